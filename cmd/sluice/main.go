@@ -86,20 +86,44 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 }
 
 // newFlags returns a FlagSet for a subcommand that reports errors instead of
-// exiting, and writes its help to stderr.
+// exiting. A bad flag becomes a one-line error; -h prints the usage to
+// stderr.
 func newFlags(name string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("sluice "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard)
+	helpOut[fs] = stderr
 	return fs
 }
 
+// helpOut remembers where each FlagSet's -h output goes (flag parsing
+// itself is silenced so errors stay on one line).
+var helpOut = map[*flag.FlagSet]io.Writer{}
+
 // parseFlags parses args with fs, wrapping flag errors as usage errors.
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
+// Flags may follow positional arguments ("sluice tokenize TEXT --json");
+// everything after "--" is positional.
+func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				if w := helpOut[fs]; w != nil {
+					fs.SetOutput(w)
+					fs.Usage()
+				}
+				return nil, err
+			}
+			return nil, fmt.Errorf("%w: %v", errUsage, err)
 		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		// fs.Parse consumed a "--" terminator if the arguments before rest end in one.
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
 	}
-	return nil
 }
