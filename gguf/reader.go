@@ -109,6 +109,11 @@ type File struct {
 	kvIdx  map[string]int
 	tIdx   map[string]int
 	closed bool
+
+	// A split File (OpenSplit) holds its parts; partOf[i] is the part
+	// holding Tensors[i].
+	parts  []*File
+	partOf []int
 }
 
 // Parse parses and validates a GGUF file held in memory. The File keeps
@@ -125,6 +130,15 @@ func (f *File) Close() error {
 		return nil
 	}
 	f.closed = true
+	var firstErr error
+	for _, p := range f.parts {
+		if err := p.Close(); err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	if firstErr != nil {
+		return firstErr
+	}
 	data, unmap := f.data, f.unmap
 	f.data, f.unmap = nil, nil
 	if unmap != nil && data != nil {
@@ -274,6 +288,9 @@ func (f *File) Tensor(name string) (*TensorInfo, bool) {
 // (never a copy) with len == ti.Size, valid until Close. It must not be
 // modified. It returns nil after Close or if ti does not lie inside the file.
 func (f *File) TensorData(ti *TensorInfo) []byte {
+	if ti != nil && f.parts != nil {
+		return f.splitTensorData(ti)
+	}
 	if ti == nil || f.data == nil {
 		return nil
 	}

@@ -76,11 +76,7 @@ func runInfo(args []string, stdout, stderr io.Writer) error {
 	if len(pos) != 1 {
 		return fmt.Errorf("%w: want exactly one model file, got %d arguments", errUsage, len(pos))
 	}
-	path, err := resolveModel(pos[0], *offline, stderr)
-	if err != nil {
-		return err
-	}
-	f, err := gguf.Open(path)
+	f, path, err := openModel(pos[0], *offline, stderr)
 	if err != nil {
 		return err
 	}
@@ -95,9 +91,27 @@ func runInfo(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// resolveModel turns a model reference (a path, OWNER/REPO:QUANT, hf://,
-// https://) into a local file, pulling it into the store on first use
-// unless offline. Progress goes to progress.
+// openModel resolves a model reference (a path, OWNER/REPO:QUANT, hf://,
+// https://) to local files, pulling it into the store on first use unless
+// offline (progress goes to progress), and opens it; a split model opens as
+// one File. It returns the path of the (first) file too.
+func openModel(ref string, offline bool, progress io.Writer) (*gguf.File, string, error) {
+	paths := []string{ref}
+	if _, err := os.Stat(ref); err != nil {
+		paths, err = resolveModelRef(context.Background(), ref, offline, progress)
+		if err != nil {
+			return nil, "", err
+		}
+	}
+	f, err := gguf.OpenSplit(paths)
+	if err != nil {
+		return nil, "", err
+	}
+	return f, paths[0], nil
+}
+
+// resolveModel resolves a model reference like openModel but only returns
+// the local path (the first part of a split model).
 func resolveModel(ref string, offline bool, progress io.Writer) (string, error) {
 	if _, err := os.Stat(ref); err == nil {
 		return ref, nil
@@ -105,9 +119,6 @@ func resolveModel(ref string, offline bool, progress io.Writer) (string, error) 
 	paths, err := resolveModelRef(context.Background(), ref, offline, progress)
 	if err != nil {
 		return "", err
-	}
-	if len(paths) != 1 {
-		return "", fmt.Errorf("model %s is split into %d files; loading split models is not supported yet (merge them with llama-gguf-split --merge)", ref, len(paths))
 	}
 	return paths[0], nil
 }

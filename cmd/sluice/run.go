@@ -107,11 +107,7 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 
-	path, err := resolveModel(o.model, o.offline, stderr)
-	if err != nil {
-		return err
-	}
-	f, err := gguf.Open(path)
+	f, _, err := openModel(o.model, o.offline, stderr)
 	if err != nil {
 		return err
 	}

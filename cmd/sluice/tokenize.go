@@ -7,7 +7,6 @@ import (
 	"os"
 	"strings"
 
-	"github.com/sluice-llm/sluice/gguf"
 	"github.com/sluice-llm/sluice/tokenizer"
 )
 
@@ -48,11 +47,7 @@ func runTokenize(args []string, stdout, stderr io.Writer) error {
 	default:
 		text = strings.Join(pos, " ")
 	}
-	path, err := resolveModel(*modelRef, *offline, stderr)
-	if err != nil {
-		return err
-	}
-	f, err := gguf.Open(path)
+	f, _, err := openModel(*modelRef, *offline, stderr)
 	if err != nil {
 		return err
 	}
