@@ -48,7 +48,6 @@ var never = map[string][]string{
 	"kvcache":   {"kernels", "model"},
 	"model":     {"kvcache", "scheduler", "engine"},
 	"kernels":   {"model"},
-	"server":    {"model", "kvcache", "scheduler", "kernels"},
 }
 
 func moduleRoot(t *testing.T) string {
