@@ -11,6 +11,7 @@ import (
 
 	"github.com/sluice-llm/sluice/gguf"
 	"github.com/sluice-llm/sluice/quant"
+	"github.com/sluice-llm/sluice/synth"
 )
 
 func init() {
@@ -96,12 +97,9 @@ func runInfo(args []string, stdout, stderr io.Writer) error {
 // offline (progress goes to progress), and opens it; a split model opens as
 // one File. It returns the path of the (first) file too.
 func openModel(ref string, offline bool, progress io.Writer) (*gguf.File, string, error) {
-	paths := []string{ref}
-	if _, err := os.Stat(ref); err != nil {
-		paths, err = resolveModelRef(context.Background(), ref, offline, progress)
-		if err != nil {
-			return nil, "", err
-		}
+	paths, err := resolveModelPaths(ref, offline, progress)
+	if err != nil {
+		return nil, "", err
 	}
 	f, err := gguf.OpenSplit(paths)
 	if err != nil {
@@ -113,21 +111,31 @@ func openModel(ref string, offline bool, progress io.Writer) (*gguf.File, string
 // resolveModel resolves a model reference like openModel but only returns
 // the local path (the first part of a split model).
 func resolveModel(ref string, offline bool, progress io.Writer) (string, error) {
-	if _, err := os.Stat(ref); err == nil {
-		return ref, nil
-	}
-	paths, err := resolveModelRef(context.Background(), ref, offline, progress)
+	paths, err := resolveModelPaths(ref, offline, progress)
 	if err != nil {
 		return "", err
 	}
 	return paths[0], nil
 }
 
-func unwrapPathErr(err error) error {
-	if pe, ok := err.(*os.PathError); ok {
-		return pe.Err
+// resolveModelPaths maps a reference to its local files: a path as is, a
+// dummy:SHAPE:TYPE model generated once into the cache, anything else
+// through the store.
+func resolveModelPaths(ref string, offline bool, progress io.Writer) ([]string, error) {
+	if _, err := os.Stat(ref); err == nil {
+		return []string{ref}, nil
 	}
-	return err
+	if _, ok, err := synth.ParseRef(ref); ok {
+		if err != nil {
+			return nil, err
+		}
+		path, err := synth.CachedProgress(context.Background(), ref, "", progress)
+		if err != nil {
+			return nil, err
+		}
+		return []string{path}, nil
+	}
+	return resolveModelRef(context.Background(), ref, offline, progress)
 }
 
 // describe gathers everything `sluice info` prints from the parsed file.

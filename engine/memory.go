@@ -1,0 +1,347 @@
+package engine
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+
+	"github.com/sluice-llm/sluice/gguf"
+	"github.com/sluice-llm/sluice/kernels"
+	"github.com/sluice-llm/sluice/model"
+	"github.com/sluice-llm/sluice/quant"
+)
+
+// Defaults for Config fields left at zero.
+const (
+	DefaultKVMemoryFraction    = 0.5
+	DefaultBlockSize           = 16
+	DefaultMaxNumSeqs          = 64
+	DefaultMaxNumBatchedTokens = 2048
+	DefaultMaxQueue            = 1024
+	// FallbackAvailableMemory is assumed where the available memory cannot
+	// be read (systems without /proc/meminfo).
+	FallbackAvailableMemory = 2 << 30
+)
+
+// MemoryPlan is how an engine with a given Config lays out its KV cache:
+// what New allocates, and what Plan reports without loading the model.
+type MemoryPlan struct {
+	Model string `json:"model"` // file base name or Config.Name
+	Path  string `json:"path"`
+	Arch  string `json:"arch"`
+
+	WeightBytes int64 `json:"weight_bytes"` // tensor data of the file (memory-mapped, not copied)
+
+	KVType          string `json:"kv_type"`            // "f16" or "f32"
+	KVBytesPerToken int    `json:"kv_bytes_per_token"` // all layers, K and V
+	BlockSize       int    `json:"block_size"`         // tokens per block
+	BlockBytes      int64  `json:"block_bytes"`        // KVBytesPerToken * BlockSize
+
+	// Budget is the KV memory asked for: Config.KVMemory, or
+	// KVMemoryFraction of Available.
+	Budget    int64   `json:"budget_bytes"`
+	Fraction  float64 `json:"fraction,omitempty"`  // when sized from available memory
+	Available int64   `json:"available,omitempty"` // memory available, when sized from it
+
+	Blocks      int   `json:"blocks"`       // blocks in the pool
+	KVBytes     int64 `json:"kv_bytes"`     // Blocks * BlockBytes: what is allocated
+	TotalTokens int   `json:"total_tokens"` // Blocks * BlockSize
+
+	ContextLength       int `json:"context_length"` // max tokens per request
+	MaxNumSeqs          int `json:"max_num_seqs"`
+	MaxNumBatchedTokens int `json:"max_num_batched_tokens"`
+
+	// Fits says how many sequences of each length the pool holds at once.
+	Fits []SeqFit `json:"fits"`
+	// Notes explain adjustments (fallbacks, caps, floors).
+	Notes []string `json:"notes,omitempty"`
+}
+
+// SeqFit is the number of sequences of Length tokens that fit in the pool
+// at once.
+type SeqFit struct {
+	Length    int `json:"length"`
+	Sequences int `json:"sequences"`
+}
+
+// Fit returns how many sequences of length tokens fit in the pool at once
+// (each needs ceil(length/BlockSize) blocks).
+func (p *MemoryPlan) Fit(length int) int {
+	if length <= 0 || p.BlockSize <= 0 {
+		return 0
+	}
+	return p.Blocks / ((length + p.BlockSize - 1) / p.BlockSize)
+}
+
+// Plan computes the KV memory plan of cfg without building an engine: it
+// opens the GGUF file and reads the model's shape, but allocates neither
+// activations nor the cache. lengths are the sequence lengths to report in
+// Fits; none means context/8, context/4, context/2 and context.
+func Plan(cfg Config, lengths ...int) (*MemoryPlan, error) {
+	if err := cfg.fill(); err != nil {
+		return nil, err
+	}
+	f, err := gguf.Open(cfg.ModelPath)
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	defer f.Close()
+	be, err := kernels.Open("cpu", kernels.Options{Threads: 1})
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	defer be.Close()
+	// On the CPU backend Load wraps the mapped weights without copying or
+	// computing anything; it is the one place the model's shape is read.
+	m, err := model.Load(f, be, model.Options{})
+	if err != nil {
+		return nil, err
+	}
+	defer m.Close()
+	mc := m.Config()
+	p, err := planMemory(&cfg, f, &mc)
+	if err != nil {
+		return nil, err
+	}
+	p.setFits(lengths)
+	return p, nil
+}
+
+// fill applies defaults and checks the configuration's ranges.
+func (c *Config) fill() error {
+	if c.ModelPath == "" {
+		return fmt.Errorf("engine: Config.ModelPath is required")
+	}
+	if c.Name == "" {
+		c.Name = strings.TrimSuffix(filepath.Base(c.ModelPath), ".gguf")
+	}
+	if c.Backend == "" {
+		c.Backend = "cpu"
+	}
+	if c.KVType == "" {
+		c.KVType = "f16"
+	}
+	c.KVType = strings.ToLower(c.KVType)
+	if c.KVType != "f16" && c.KVType != "f32" {
+		return fmt.Errorf("engine: KVType %q: want \"f16\" or \"f32\"", c.KVType)
+	}
+	if c.KVMemoryFraction == 0 {
+		c.KVMemoryFraction = DefaultKVMemoryFraction
+	}
+	if c.KVMemoryFraction < 0 || c.KVMemoryFraction > 1 || math.IsNaN(c.KVMemoryFraction) {
+		return fmt.Errorf("engine: KVMemoryFraction %g: want a fraction in (0, 1]", c.KVMemoryFraction)
+	}
+	if c.KVMemory < 0 {
+		return fmt.Errorf("engine: KVMemory %d: must not be negative", c.KVMemory)
+	}
+	if c.BlockSize == 0 {
+		c.BlockSize = DefaultBlockSize
+	}
+	if c.BlockSize < 1 || c.BlockSize > 1024 {
+		return fmt.Errorf("engine: BlockSize %d: want 1..1024 tokens", c.BlockSize)
+	}
+	if c.ContextLength < 0 {
+		return fmt.Errorf("engine: ContextLength %d: must not be negative", c.ContextLength)
+	}
+	if c.MaxNumSeqs == 0 {
+		c.MaxNumSeqs = DefaultMaxNumSeqs
+	}
+	if c.MaxNumBatchedTokens == 0 {
+		c.MaxNumBatchedTokens = DefaultMaxNumBatchedTokens
+	}
+	if c.MaxQueue == 0 {
+		c.MaxQueue = DefaultMaxQueue
+	}
+	if c.MaxNumSeqs < 1 || c.MaxNumBatchedTokens < 1 || c.MaxQueue < 1 || c.Threads < 0 {
+		return fmt.Errorf("engine: MaxNumSeqs %d, MaxNumBatchedTokens %d, MaxQueue %d, Threads %d: must be positive",
+			c.MaxNumSeqs, c.MaxNumBatchedTokens, c.MaxQueue, c.Threads)
+	}
+	return nil
+}
+
+func (c *Config) kvQuant() quant.Type {
+	if c.KVType == "f32" {
+		return quant.F32
+	}
+	return quant.F16
+}
+
+// planMemory sizes the KV pool for cfg (defaults filled) and model config
+// mc. It sets ContextLength in cfg when it was left at zero.
+func planMemory(cfg *Config, f *gguf.File, mc *model.Config) (*MemoryPlan, error) {
+	p := &MemoryPlan{
+		Model:               cfg.Name,
+		Path:                cfg.ModelPath,
+		Arch:                mc.Arch,
+		KVType:              cfg.KVType,
+		KVBytesPerToken:     mc.KVBytesPerToken(cfg.kvQuant()),
+		BlockSize:           cfg.BlockSize,
+		MaxNumSeqs:          cfg.MaxNumSeqs,
+		MaxNumBatchedTokens: cfg.MaxNumBatchedTokens,
+	}
+	for i := range f.Tensors {
+		p.WeightBytes += int64(f.Tensors[i].Size)
+	}
+	if cfg.ContextLength == 0 {
+		cfg.ContextLength = mc.ContextLength
+		if cfg.ContextLength <= 0 {
+			cfg.ContextLength = 2048
+			p.Notes = append(p.Notes, "the model declares no context length; using 2048")
+		}
+	} else if mc.ContextLength > 0 && cfg.ContextLength > mc.ContextLength {
+		p.Notes = append(p.Notes, fmt.Sprintf("context length %d exceeds the model's trained %d", cfg.ContextLength, mc.ContextLength))
+	}
+	p.ContextLength = cfg.ContextLength
+	if p.KVBytesPerToken <= 0 {
+		return nil, fmt.Errorf("engine: cannot size the KV cache: %s model has %d bytes of KV per token", mc.Arch, p.KVBytesPerToken)
+	}
+	p.BlockBytes = int64(p.KVBytesPerToken) * int64(p.BlockSize)
+	// Slots are int32 ids: the pool can never exceed 2^31-1 of them.
+	maxBlocks := int64(math.MaxInt32 / p.BlockSize)
+
+	var blocks int64
+	if cfg.KVMemory > 0 {
+		p.Budget = cfg.KVMemory
+		blocks = p.Budget / p.BlockBytes
+		if blocks < 1 {
+			return nil, fmt.Errorf("engine: KV memory of %s holds no block: one block of %d tokens takes %s (%d bytes per token, %s cache)",
+				FormatBytes(p.Budget), p.BlockSize, FormatBytes(p.BlockBytes), p.KVBytesPerToken, cfg.KVType)
+		}
+	} else {
+		avail, note := availableMemory()
+		if note != "" {
+			p.Notes = append(p.Notes, note)
+		}
+		p.Available, p.Fraction = avail, cfg.KVMemoryFraction
+		p.Budget = int64(float64(avail) * cfg.KVMemoryFraction)
+		blocks = p.Budget / p.BlockBytes
+		if blocks < 1 {
+			return nil, fmt.Errorf("engine: %.0f%% of the %s of available memory holds no KV block: one block of %d tokens takes %s",
+				100*cfg.KVMemoryFraction, FormatBytes(avail), p.BlockSize, FormatBytes(p.BlockBytes))
+		}
+		// More blocks than every sequence slot at full context could use
+		// only serve the prefix cache; don't take half the machine for it.
+		perSeq := int64((cfg.ContextLength + p.BlockSize - 1) / p.BlockSize)
+		if limit := int64(cfg.MaxNumSeqs) * perSeq; blocks > limit {
+			blocks = limit
+			p.Notes = append(p.Notes, fmt.Sprintf("capped at %d blocks: %d sequences of the full context length %d",
+				limit, cfg.MaxNumSeqs, cfg.ContextLength))
+		}
+		// At least one step's worth of tokens, if memory allows.
+		floor := int64((cfg.MaxNumBatchedTokens + p.BlockSize - 1) / p.BlockSize)
+		if blocks < floor && floor*p.BlockBytes <= avail {
+			blocks = floor
+			p.Notes = append(p.Notes, fmt.Sprintf("raised to %d blocks to hold one step of %d tokens", floor, cfg.MaxNumBatchedTokens))
+		}
+	}
+	if blocks > maxBlocks {
+		blocks = maxBlocks
+		p.Notes = append(p.Notes, fmt.Sprintf("capped at %d blocks (2^31 token slots)", maxBlocks))
+	}
+	p.Blocks = int(blocks)
+	p.KVBytes = blocks * p.BlockBytes
+	p.TotalTokens = p.Blocks * p.BlockSize
+	if p.TotalTokens < cfg.ContextLength {
+		p.Notes = append(p.Notes, fmt.Sprintf("the pool holds %d tokens, less than one full-context request (%d); longer requests are refused",
+			p.TotalTokens, cfg.ContextLength))
+	}
+	return p, nil
+}
+
+func (p *MemoryPlan) setFits(lengths []int) {
+	if len(lengths) == 0 {
+		c := p.ContextLength
+		lengths = []int{max(c/8, 1), max(c/4, 1), max(c/2, 1), c}
+	}
+	p.Fits = p.Fits[:0]
+	for _, l := range lengths {
+		p.Fits = append(p.Fits, SeqFit{Length: l, Sequences: p.Fit(l)})
+	}
+}
+
+// availableMemory returns the memory available to new allocations:
+// MemAvailable from /proc/meminfo on Linux, else a fixed fallback with a
+// note saying so.
+func availableMemory() (int64, string) {
+	if runtime.GOOS == "linux" {
+		if n, err := memAvailable("/proc/meminfo"); err == nil {
+			return n, ""
+		}
+	}
+	return FallbackAvailableMemory, fmt.Sprintf("available memory unknown on %s; assuming %s (set KVMemory to choose)",
+		runtime.GOOS, FormatBytes(FallbackAvailableMemory))
+}
+
+func memAvailable(path string) (int64, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) >= 2 && fields[0] == "MemAvailable:" {
+			n, err := strconv.ParseInt(fields[1], 10, 64)
+			if err != nil {
+				return 0, err
+			}
+			if len(fields) >= 3 && strings.EqualFold(fields[2], "kB") {
+				n *= 1024
+			}
+			return n, nil
+		}
+	}
+	return 0, fmt.Errorf("no MemAvailable in %s", path)
+}
+
+// ParseBytes parses a memory size: a number with an optional unit, case
+// insensitive: binary KiB, MiB, GiB, TiB and their one-letter forms K, M,
+// G, T (as in -Xmx4g), or decimal KB, MB, GB, TB; e.g. "512MiB", "4GiB",
+// "1.5G", "1073741824".
+func ParseBytes(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	i := 0
+	for i < len(t) && (t[i] >= '0' && t[i] <= '9' || t[i] == '.') {
+		i++
+	}
+	num, unit := t[:i], strings.ToLower(strings.TrimSpace(t[i:]))
+	v, err := strconv.ParseFloat(num, 64)
+	if err != nil || num == "" {
+		return 0, fmt.Errorf("invalid size %q: want a number with an optional unit like 512MiB, 4GiB or 1.5G", s)
+	}
+	mult := map[string]float64{
+		"": 1, "b": 1,
+		"k": 1 << 10, "kb": 1e3, "kib": 1 << 10,
+		"m": 1 << 20, "mb": 1e6, "mib": 1 << 20,
+		"g": 1 << 30, "gb": 1e9, "gib": 1 << 30,
+		"t": 1 << 40, "tb": 1e12, "tib": 1 << 40,
+	}[unit]
+	if mult == 0 {
+		return 0, fmt.Errorf("invalid size %q: unknown unit %q", s, t[i:])
+	}
+	b := v * mult
+	if b >= math.MaxInt64 || math.IsInf(b, 0) {
+		return 0, fmt.Errorf("invalid size %q: too large", s)
+	}
+	return int64(b), nil
+}
+
+// FormatBytes renders n bytes with a binary unit ("1.5 GiB").
+func FormatBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit && exp < 4; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTP"[exp])
+}
