@@ -1,8 +1,10 @@
 package sample
 
-// rng is xoshiro256** seeded through splitmix64: small, fast, and defined
-// here so that a seed gives the same draws on every Go version.
-type rng struct{ s [4]uint64 }
+// RNG is xoshiro256** seeded through splitmix64: small, fast, and defined
+// here so that a seed gives the same draws on every Go version. Each
+// Sampler owns one; speculative verification keeps its own. The zero value
+// is not usable; make one with NewRNG or call Seed.
+type RNG struct{ s [4]uint64 }
 
 func splitmix64(x *uint64) uint64 {
 	*x += 0x9e3779b97f4a7c15
@@ -12,7 +14,15 @@ func splitmix64(x *uint64) uint64 {
 	return z ^ (z >> 31)
 }
 
-func (r *rng) seed(seed uint64) {
+// NewRNG returns a generator seeded with seed.
+func NewRNG(seed uint64) RNG {
+	var r RNG
+	r.Seed(seed)
+	return r
+}
+
+// Seed restarts the stream from seed.
+func (r *RNG) Seed(seed uint64) {
 	for i := range r.s {
 		r.s[i] = splitmix64(&seed)
 	}
@@ -20,7 +30,8 @@ func (r *rng) seed(seed uint64) {
 
 func rotl(x uint64, k uint) uint64 { return x<<k | x>>(64-k) }
 
-func (r *rng) next() uint64 {
+// Uint64 returns 64 random bits.
+func (r *RNG) Uint64() uint64 {
 	s := &r.s
 	out := rotl(s[1]*5, 7) * 9
 	t := s[1] << 17
@@ -33,5 +44,5 @@ func (r *rng) next() uint64 {
 	return out
 }
 
-// float64 returns a uniform number in [0, 1) with 53 random bits.
-func (r *rng) float64() float64 { return float64(r.next()>>11) * 0x1p-53 }
+// Float64 returns a uniform number in [0, 1) with 53 random bits.
+func (r *RNG) Float64() float64 { return float64(r.Uint64()>>11) * 0x1p-53 }

@@ -48,16 +48,16 @@ func softmax64(logits []float32, temp float64) []float64 {
 // testLogits returns deterministic pseudo-random logits: roughly normal
 // with the given spread, plus a few boosted tokens like a real model's.
 func testLogits(n int, seed uint64, spread float32, peaks int) []float32 {
-	var r rng
-	r.seed(seed)
+	var r RNG
+	r.Seed(seed)
 	out := make([]float32, n)
 	for i := range out {
 		// sum of uniforms: cheap, roughly normal
-		u := r.float64() + r.float64() + r.float64() + r.float64() - 2
+		u := r.Float64() + r.Float64() + r.Float64() + r.Float64() - 2
 		out[i] = float32(u) * spread
 	}
 	for i := 0; i < peaks; i++ {
-		out[int(r.next()%uint64(n))] += 12 - float32(i)
+		out[int(r.Uint64()%uint64(n))] += 12 - float32(i)
 	}
 	return out
 }
@@ -745,13 +745,13 @@ func TestSampleFromAndProbs(t *testing.T) {
 	logits := []float32{1.2, -0.3, 0.8, 2.0, -1.5, 0.0, 1.7, 0.4}
 	p := params(func(p *Params) { p.Temperature = 0.8; p.TopK = 6; p.TopP = 0.9; p.MinP = 0.1 })
 	pr := Probs(logits, p, make([]float32, 2))
-	var r rng
-	r.seed(7)
+	var r RNG
+	r.Seed(7)
 	s := mustNew(t, p, len(logits))
 	var a, b [8]int
 	const n = 100000
 	for i := 0; i < n; i++ {
-		a[SampleFrom(pr, r.float64())]++
+		a[SampleFrom(pr, r.Float64())]++
 		res, _ := s.Sample(logits)
 		b[res.Token]++
 	}

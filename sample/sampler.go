@@ -40,7 +40,7 @@ type Sampler struct {
 	p     Params
 	vocab int
 	seed  uint64
-	rng   rng
+	rng   RNG
 	ch    chain
 
 	cands []cand    // vocab-sized working copy of the logits; nil when never needed
@@ -91,7 +91,7 @@ func New(p Params, vocab int) (*Sampler, error) {
 	} else {
 		s.seed = rand.Uint64()
 	}
-	s.rng.seed(s.seed)
+	s.rng.Seed(s.seed)
 
 	for id := range p.LogitBias {
 		s.biasTok = append(s.biasTok, id)
@@ -220,7 +220,7 @@ func (s *Sampler) Reset() {
 	clear(s.repCount)
 	clear(s.genCount)
 	s.ring, s.ringPos = s.ring[:0], 0
-	s.rng.seed(s.seed)
+	s.rng.Seed(s.seed)
 }
 
 // adjusting reports whether penalties or bias will change any logit.
@@ -322,7 +322,7 @@ func (s *Sampler) choose(logits []float32) (int32, error) {
 	}
 	c = s.ch.truncate(c, m, s.hist)
 	z := weigh(c, m, s.ch.invTemp)
-	if tok := pick(c, z, s.rng.float64()); tok >= 0 {
+	if tok := pick(c, z, s.rng.Float64()); tok >= 0 {
 		return tok, nil
 	}
 	return 0, ErrNoFiniteLogits // unreachable: the maximum always weighs 1

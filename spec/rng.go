@@ -1,50 +1,13 @@
 package spec
 
-// RNG is xoshiro256** seeded through splitmix64, the generator sample uses,
-// kept here because sample does not expose its stream. The zero value is
-// not usable; make one with NewRNG.
-type RNG struct{ s [4]uint64 }
+import "github.com/sluice-llm/sluice/sample"
 
-func splitmix64(x *uint64) uint64 {
-	*x += 0x9e3779b97f4a7c15
-	z := *x
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
-	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
-	return z ^ (z >> 31)
-}
+// RNG is the generator sample uses (xoshiro256**); verification and draft
+// sampling keep their own streams, seeded from the request's seed.
+type RNG = sample.RNG
 
 // NewRNG returns a generator seeded with seed.
-func NewRNG(seed uint64) RNG {
-	var r RNG
-	r.Seed(seed)
-	return r
-}
-
-// Seed restarts the stream from seed.
-func (r *RNG) Seed(seed uint64) {
-	for i := range r.s {
-		r.s[i] = splitmix64(&seed)
-	}
-}
-
-func rotl(x uint64, k uint) uint64 { return x<<k | x>>(64-k) }
-
-// Uint64 returns 64 random bits.
-func (r *RNG) Uint64() uint64 {
-	s := &r.s
-	out := rotl(s[1]*5, 7) * 9
-	t := s[1] << 17
-	s[2] ^= s[0]
-	s[3] ^= s[1]
-	s[1] ^= s[2]
-	s[0] ^= s[3]
-	s[2] ^= t
-	s[3] = rotl(s[3], 45)
-	return out
-}
-
-// Float64 returns a uniform number in [0, 1) with 53 random bits.
-func (r *RNG) Float64() float64 { return float64(r.Uint64()>>11) * 0x1p-53 }
+func NewRNG(seed uint64) RNG { return sample.NewRNG(seed) }
 
 // VerifierSeed derives the seed of a request's verification stream from the
 // request's sampling seed, so that it is independent of the sampler's own
