@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/sluice-llm/sluice/engine"
 	"github.com/sluice-llm/sluice/gguf"
 	"github.com/sluice-llm/sluice/quant"
 	"github.com/sluice-llm/sluice/synth"
@@ -224,7 +225,7 @@ func describe(path string, f *gguf.File) *modelInfo {
 }
 
 func printInfo(w io.Writer, m *modelInfo) {
-	fmt.Fprintf(w, "file:          %s (%s, GGUF v%d)\n", m.Path, humanBytes(uint64(m.FileBytes)), m.GGUFVersion)
+	fmt.Fprintf(w, "file:          %s (%s, GGUF v%d)\n", m.Path, engine.FormatBytes(m.FileBytes), m.GGUFVersion)
 	if m.Name != "" {
 		fmt.Fprintf(w, "name:          %s\n", m.Name)
 	}
@@ -243,7 +244,7 @@ func printInfo(w io.Writer, m *modelInfo) {
 	}
 	fmt.Fprintln(w, "tensor types:")
 	for _, s := range m.TypeMix {
-		fmt.Fprintf(w, "  %-8s %4d tensors  %10s params  %10s\n", s.Type, s.Tensors, humanCount(s.Params), humanBytes(s.Bytes))
+		fmt.Fprintf(w, "  %-8s %4d tensors  %10s params  %10s\n", s.Type, s.Tensors, humanCount(s.Params), engine.FormatBytes(int64(s.Bytes)))
 	}
 	fmt.Fprintf(w, "tokenizer:     %s", orNone(m.Tokenizer.Model))
 	if m.Tokenizer.Pre != "" {
@@ -254,11 +255,11 @@ func printInfo(w io.Writer, m *modelInfo) {
 		fmt.Fprintf(w, "  %-8s %6d  %q\n", s.Role, s.ID, s.Text)
 	}
 	fmt.Fprintf(w, "chat template: %s\n", yesNo(m.ChatTemplate))
-	fmt.Fprintf(w, "memory:        weights %s", humanBytes(m.WeightBytes))
+	fmt.Fprintf(w, "memory:        weights %s", engine.FormatBytes(int64(m.WeightBytes)))
 	if m.KVPerToken > 0 {
-		fmt.Fprintf(w, ", KV cache (F16) %s per token", humanBytes(m.KVPerToken))
+		fmt.Fprintf(w, ", KV cache (F16) %s per token", engine.FormatBytes(int64(m.KVPerToken)))
 		if m.ContextLength > 0 {
-			fmt.Fprintf(w, ", %s for the full context of %d tokens (total %s)", humanBytes(m.KVForContext), m.ContextLength, humanBytes(m.WeightBytes+m.KVForContext))
+			fmt.Fprintf(w, ", %s for the full context of %d tokens (total %s)", engine.FormatBytes(int64(m.KVForContext)), m.ContextLength, engine.FormatBytes(int64(m.WeightBytes+m.KVForContext)))
 		}
 	}
 	fmt.Fprintln(w)
@@ -286,19 +287,6 @@ func yesNo(b bool) string {
 		return "yes"
 	}
 	return "no"
-}
-
-func humanBytes(n uint64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := uint64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.2f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 func humanCount(n uint64) string {

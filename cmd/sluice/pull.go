@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/sluice-llm/sluice/engine"
 	"github.com/sluice-llm/sluice/store"
 )
 
@@ -104,7 +105,7 @@ func runPull(args []string, stdout, stderr io.Writer) error {
 	if len(m.Files) > 1 {
 		what = fmt.Sprintf("%d files (split model)", len(m.Files))
 	}
-	fmt.Fprintf(stdout, "pulled %s: %s, %s\n", m.Ref, what, storeFmtSize(m.Size))
+	fmt.Fprintf(stdout, "pulled %s: %s, %s\n", m.Ref, what, engine.FormatBytes(m.Size))
 	for _, p := range m.Paths() {
 		fmt.Fprintf(stdout, "  %s\n", p)
 	}
@@ -154,7 +155,7 @@ func runList(args []string, stdout, stderr io.Writer) error {
 		if rev == "" {
 			rev = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", m.Ref, storeFmtSize(m.Size), len(m.Files), rev, m.PulledAt.Local().Format(time.DateTime))
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", m.Ref, engine.FormatBytes(m.Size), len(m.Files), rev, m.PulledAt.Local().Format(time.DateTime))
 	}
 	return tw.Flush()
 }
@@ -187,7 +188,7 @@ func runRemove(args []string, stdout, stderr io.Writer) error {
 			failed = append(failed, ref)
 			continue
 		}
-		fmt.Fprintf(stdout, "removed %s (freed %s)\n", ref, storeFmtSize(freed))
+		fmt.Fprintf(stdout, "removed %s (freed %s)\n", ref, engine.FormatBytes(freed))
 	}
 	if len(failed) > 0 {
 		return fmt.Errorf("could not remove %s", strings.Join(failed, ", "))
@@ -199,19 +200,4 @@ func storeWriteJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
-}
-
-func storeFmtSize(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	f := float64(n)
-	for _, u := range []string{"KiB", "MiB", "GiB", "TiB"} {
-		f /= unit
-		if f < unit || u == "TiB" {
-			return fmt.Sprintf("%.1f %s", f, u)
-		}
-	}
-	return ""
 }
