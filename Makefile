@@ -3,7 +3,7 @@ GO ?= go
 BIN ?= bin/sluice
 MODEL ?= ../shared/models/stories260K.gguf
 
-.PHONY: build test lint bench fuzz run clean
+.PHONY: build test lint bench fuzz run serve proto clean
 
 build:
 	$(GO) build -trimpath -o $(BIN) ./cmd/sluice
@@ -26,6 +26,15 @@ fuzz:
 
 run: build
 	$(BIN) run -m $(MODEL) -p "Once upon a time"
+
+# Regenerate the gRPC code in api/sluice/v1 (needs protoc: Debian's
+# protobuf-compiler). The generated files are committed.
+proto:
+	GOBIN=$(CURDIR)/bin/protoc-plugins $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.11
+	GOBIN=$(CURDIR)/bin/protoc-plugins $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.1
+	PATH="$(CURDIR)/bin/protoc-plugins:$$PATH" protoc --proto_path=api/sluice/v1 \
+		--go_out=api/sluice/v1 --go_opt=paths=source_relative \
+		--go-grpc_out=api/sluice/v1 --go-grpc_opt=paths=source_relative sluice.proto
 
 clean:
 	rm -rf bin

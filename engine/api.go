@@ -1,11 +1,24 @@
 // Package engine is sluice's public, embeddable API: it owns one loaded
 // model, its KV block pool, the scheduler and the step loop that joins them
 // with the sampler. Callers (the HTTP/gRPC server, the CLI, Go programs)
-// Submit requests of token ids and read a stream of events back.
+// Generate (or Submit, the same call) requests of token ids and read a
+// stream of events back:
+//
+//	e, err := engine.New(engine.Config{ModelPath: "model.gguf"})
+//	...
+//	defer e.Close()
+//	s, err := e.Generate(ctx, &engine.Request{Prompt: e.Tokenizer().Encode(text, true, false), MaxTokens: 64})
+//	...
+//	for ev := range s.Events() {
+//		fmt.Print(ev.Text) // ev.Done: ev.Finish, ev.Usage, ev.Timing
+//	}
+//
+// Every Engine method is safe for concurrent use from many goroutines;
+// the step loop batches whatever requests are running into each step.
 //
 // Ownership: the step loop goroutine owns the scheduler, the KV pool, the
 // model's activation buffers and every per-request sampler; callers talk to
-// it only through Submit, Stream, Abort (via context) and Stats.
+// it only through Generate/Submit, Stream, Abort (via context) and Stats.
 package engine
 
 import (
@@ -17,10 +30,15 @@ import (
 
 // Config configures an Engine. Zero values mean the documented defaults.
 type Config struct {
-	ModelPath string // GGUF file (required)
-	Name      string // name clients use for the model; default: file base name
-	Backend   string // kernels backend, default "cpu"
-	Threads   int    // CPU threads; 0 = all cores
+	ModelPath string // GGUF file (required unless ModelFiles is set)
+	// ModelFiles are the parts of a split GGUF model
+	// (NAME-00001-of-0000N.gguf, ...), in order, opened together as one
+	// model. When set, ModelPath may be empty; if given it must be the
+	// first part. Defaults fill ModelPath with the first part.
+	ModelFiles []string
+	Name       string // name clients use for the model; default: file base name
+	Backend    string // kernels backend, default "cpu"
+	Threads    int    // CPU threads; 0 = all cores
 
 	// KV memory: KVMemory bytes if > 0, else KVMemoryFraction (default
 	// 0.5) of the memory available to the process after the weights.
@@ -55,11 +73,15 @@ type Event struct {
 	Text        string                // newly decoded text: whole UTF-8 characters, stop strings held back and cut
 	Logprob     float32               // log-probability of Token (if Sampling.Logprobs)
 	TopLogprobs []sample.TokenLogprob // alternatives (if Sampling.TopLogprobs > 0); owned by the receiver
-	Done        bool                  // last event of the stream
-	Finish      FinishReason          // set when Done
-	Err         error                 // set when Finish == FinishError
-	Usage       Usage                 // set when Done
-	Timing      Timing                // set when Done
+	// Elapsed is the time from the request's arrival (Submit, or
+	// Request.Arrival) to the end of the forward pass that produced Token:
+	// consecutive events' difference is the inter-token latency.
+	Elapsed time.Duration
+	Done    bool         // last event of the stream
+	Finish  FinishReason // set when Done
+	Err     error        // set when Finish == FinishError
+	Usage   Usage        // set when Done
+	Timing  Timing       // set when Done
 }
 
 // FinishReason says why a request ended (OpenAI's finish_reason values).
@@ -109,19 +131,97 @@ type Timing struct {
 	PerOutput time.Duration // mean time per output token after the first (TPOT)
 }
 
-// Stats is a snapshot of the engine for metrics and health.
+// Stats is a snapshot of the engine for metrics and health, as of the
+// step loop's last iteration (the loop publishes it once per iteration;
+// taking it never waits for a step). Counters (uint64 and the totals) only
+// grow; the vLLM metric each field feeds is named where there is one.
 type Stats struct {
-	Running, Waiting  int
-	KVUsage           float64 // fraction of KV blocks in use, 0..1
-	KVBlocks          int     // blocks in the pool
-	PrefixQueries     uint64  // prompt tokens looked up in the prefix cache
-	PrefixHits        uint64  // of which found
-	PromptTokens      uint64  // total prompt tokens computed
-	GenerationTokens  uint64  // total tokens generated
-	Preemptions       uint64
-	Finished          map[FinishReason]uint64
-	Steps             uint64
+	Running int // requests holding KV blocks (vllm:num_requests_running)
+	Waiting int // requests queued, preempted ones included (vllm:num_requests_waiting)
+
+	KVUsage        float64 // fraction of KV blocks in use, 0..1 (vllm:kv_cache_usage_perc)
+	KVBlocks       int     // blocks in the pool
+	KVCachedBlocks int     // blocks holding a reusable prefix, in use or free
+
+	PrefixQueries    uint64 // prompt tokens looked up in the prefix cache (vllm:prefix_cache_queries)
+	PrefixHits       uint64 // of which found (vllm:prefix_cache_hits)
+	PromptTokens     uint64 // prompt tokens computed, recomputation after preemption included (vllm:prompt_tokens)
+	GenerationTokens uint64 // tokens generated (vllm:generation_tokens)
+	Preemptions      uint64 // requests sent back to the queue for lack of KV blocks (vllm:num_preemptions)
+	Finished         map[FinishReason]uint64
+
+	// Steps counts the steps that ran the model. The step fields below
+	// describe those steps only.
+	Steps uint64
+	// StepTime is the wall time of the last step: scheduling, building
+	// the batch, the forward pass, sampling and the scheduler update.
+	StepTime time.Duration
+	// StepTimeTotal is StepTime summed over Steps (MeanStepTime).
+	StepTimeTotal time.Duration
+	// ForwardTimeTotal is the part of StepTimeTotal spent in the model's
+	// forward pass.
+	ForwardTimeTotal time.Duration
+	// StepTimeHist counts steps by StepTime: StepTimeHist[i] those of at
+	// most StepTimeBuckets()[i] (and more than the bucket before), the
+	// last entry those longer than every bound. Counts are per bucket,
+	// not cumulative.
+	StepTimeHist [NumStepTimeBuckets + 1]uint64
+	// BatchTokens and BatchSeqs are the last step's batch: tokens computed
+	// and sequences in it.
+	BatchTokens, BatchSeqs int
+	// BatchTokensTotal and BatchSeqsTotal sum them over Steps
+	// (MeanBatchTokens, MeanBatchSeqs).
+	BatchTokensTotal, BatchSeqsTotal uint64
+
 	Draining, Healthy bool
+}
+
+// NumStepTimeBuckets is the number of bounds in StepTimeBuckets.
+const NumStepTimeBuckets = 14
+
+var stepTimeBuckets = [NumStepTimeBuckets]time.Duration{
+	500 * time.Microsecond, time.Millisecond, 2 * time.Millisecond, 5 * time.Millisecond,
+	10 * time.Millisecond, 20 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond,
+	200 * time.Millisecond, 500 * time.Millisecond, time.Second, 2 * time.Second,
+	5 * time.Second, 10 * time.Second,
+}
+
+// StepTimeBuckets returns the upper bounds of Stats.StepTimeHist's
+// buckets, in increasing order (Prometheus "le" values).
+func StepTimeBuckets() []time.Duration { return append([]time.Duration(nil), stepTimeBuckets[:]...) }
+
+// stepBucket returns the StepTimeHist index of a step of duration d.
+func stepBucket(d time.Duration) int {
+	for i, b := range stepTimeBuckets {
+		if d <= b {
+			return i
+		}
+	}
+	return NumStepTimeBuckets
+}
+
+// MeanStepTime is the mean wall time of a step, 0 before the first.
+func (s *Stats) MeanStepTime() time.Duration {
+	if s.Steps == 0 {
+		return 0
+	}
+	return s.StepTimeTotal / time.Duration(s.Steps)
+}
+
+// MeanBatchTokens is the mean number of tokens computed per step.
+func (s *Stats) MeanBatchTokens() float64 {
+	if s.Steps == 0 {
+		return 0
+	}
+	return float64(s.BatchTokensTotal) / float64(s.Steps)
+}
+
+// MeanBatchSeqs is the mean number of sequences per step.
+func (s *Stats) MeanBatchSeqs() float64 {
+	if s.Steps == 0 {
+		return 0
+	}
+	return float64(s.BatchSeqsTotal) / float64(s.Steps)
 }
 
 // ModelInfo describes the loaded model (for /v1/models and the registry).

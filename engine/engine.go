@@ -65,23 +65,27 @@ type Engine struct {
 	lp loop // owned by the step loop goroutine
 }
 
-// New loads the model in cfg.ModelPath and starts the engine's step loop.
+// New loads the model in cfg.ModelPath (or the parts in cfg.ModelFiles),
+// its tokenizer, the kernels backend and the KV block pool sized by Plan,
+// and starts the engine's step loop. Close releases them.
 func New(cfg Config) (*Engine, error) {
 	return newEngine(cfg, nil)
 }
 
-func newEngine(cfg Config, hook func()) (e *Engine, err error) {
+func newEngine(cfg Config, hook func()) (_ *Engine, err error) {
 	if err := cfg.fill(); err != nil {
 		return nil, err
 	}
-	e = &Engine{cfg: cfg, stepHook: hook, wake: make(chan struct{}, 1), loopDone: make(chan struct{})}
+	e := &Engine{cfg: cfg, stepHook: hook, wake: make(chan struct{}, 1), loopDone: make(chan struct{})}
 	defer func() {
+		// The failure returns below leave the result nil; free what was
+		// built through e itself.
 		if err != nil {
 			e.release()
 		}
 	}()
-	if e.file, err = gguf.Open(cfg.ModelPath); err != nil {
-		return nil, fmt.Errorf("engine: %w", err)
+	if e.file, err = openModel(&cfg); err != nil {
+		return nil, err
 	}
 	if e.tok, err = tokenizer.FromGGUF(e.file); err != nil {
 		return nil, fmt.Errorf("engine: tokenizer of %s: %w", cfg.ModelPath, err)
@@ -203,6 +207,16 @@ func quantMix(f *gguf.File) string {
 		parts[i] = fmt.Sprintf("%s:%d", s.name, s.n)
 	}
 	return strings.Join(parts, " ")
+}
+
+// Generate starts generating for req and returns the stream of its
+// events: tokens with their text, logprobs if asked for, and a final event
+// with the finish reason, usage counts and timing. It is Submit under the
+// name the public API documents; see Submit for validation, errors and
+// cancellation (cancelling ctx aborts the request). Like every Engine
+// method it may be called from many goroutines at once.
+func (e *Engine) Generate(ctx context.Context, req *Request) (*Stream, error) {
+	return e.Submit(ctx, req)
 }
 
 // Submit validates req and queues it. The returned Stream carries its

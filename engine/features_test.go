@@ -624,6 +624,15 @@ func TestEngineFailure(t *testing.T) {
 	if _, err := e.Submit(context.Background(), greedy([]int32{1}, 1)); err == nil || errors.Is(err, ErrOverloaded) {
 		t.Errorf("Submit after a failure: %v", err)
 	}
+	// The failed step was rolled back: none of the KV it was to write
+	// reached the prefix cache.
+	var cached int
+	if err := e.inLoop(func() { cached = e.pool.Stats().CachedBlocks }); err != nil {
+		t.Fatal(err)
+	}
+	if cached != 0 || st.KVCachedBlocks != 0 {
+		t.Errorf("%d blocks cached (stats %d) from a failed forward pass", cached, st.KVCachedBlocks)
+	}
 }
 
 func TestInfo(t *testing.T) {

@@ -53,11 +53,18 @@ type loop struct {
 
 	batch   model.Batch
 	tables  []int32
+	now     time.Time // end of the current step's forward pass
 	results []scheduler.Result
 	out     []outEvent
 
 	steps, promptTokens, genTokens, preemptions uint64
 	finished                                    map[FinishReason]uint64
+
+	// The last step and totals over all steps (Stats).
+	stepTime, stepTimeTotal, fwdTimeTotal time.Duration
+	stepHist                              [NumStepTimeBuckets + 1]uint64
+	batchTokens, batchSeqs                int
+	batchTokensTotal, batchSeqsTotal      uint64
 }
 
 func (lp *loop) init(e *Engine) {
@@ -163,6 +170,7 @@ func (lp *loop) intake() (quit bool) {
 // reports whether anything was computed.
 func (lp *loop) step() bool {
 	e := lp.e
+	t0 := time.Now()
 	plan, err := e.sched.Schedule()
 	if err != nil {
 		lp.fail(err)
@@ -214,10 +222,13 @@ func (lp *loop) step() bool {
 	}
 	b.BlockTables, b.MaxBlocks = lp.tables, maxBlocks
 
+	tf := time.Now()
 	if err := e.model.Forward(b, e.kv); err != nil {
 		lp.fail(err)
 		return false
 	}
+	lp.now = time.Now()
+	lp.fwdTimeTotal += lp.now.Sub(tf)
 	lp.steps++
 
 	lp.results = lp.results[:0]
@@ -238,6 +249,13 @@ func (lp *loop) step() bool {
 	if err := e.sched.Update(lp.results); err != nil {
 		lp.fail(err)
 	}
+	d := time.Since(t0)
+	lp.stepTime = d
+	lp.stepTimeTotal += d
+	lp.stepHist[stepBucket(d)]++
+	lp.batchTokens, lp.batchSeqs = len(b.Tokens), len(plan.Seqs)
+	lp.batchTokensTotal += uint64(len(b.Tokens))
+	lp.batchSeqsTotal += uint64(len(plan.Seqs))
 	return true
 }
 
@@ -254,9 +272,9 @@ func (lp *loop) sample(r *request, logits []float32) scheduler.Result {
 	r.generated++
 	lp.genTokens++
 	if r.generated == 1 {
-		r.firstTok = time.Now()
+		r.firstTok = lp.now
 	}
-	ev := Event{Token: tok, HasToken: true}
+	ev := Event{Token: tok, HasToken: true, Elapsed: lp.now.Sub(r.arrival)}
 	if r.logprobs {
 		ev.Logprob = res.Logprob
 		if len(res.TopLogprobs) > 0 {
@@ -334,7 +352,9 @@ func (lp *loop) fail(err error) {
 		e.fatal = err
 	}
 	e.mu.Unlock()
-	_ = e.sched.Update(nil) // close the step in flight, if any
+	// Abandon the step in flight, if any: its KV was not (or not wholly)
+	// written, so none of it may reach the prefix cache.
+	e.sched.Rollback()
 	lp.failAll(FinishError, fmt.Errorf("engine: failed: %w", err))
 }
 
@@ -356,12 +376,17 @@ func (lp *loop) publish() {
 	s.Waiting = e.sched.NumWaiting()
 	s.KVUsage = ps.Usage
 	s.KVBlocks = ps.NumBlocks
+	s.KVCachedBlocks = ps.CachedBlocks
 	s.PrefixQueries = ps.QueryTokens
 	s.PrefixHits = ps.HitTokens
 	s.PromptTokens = lp.promptTokens
 	s.GenerationTokens = lp.genTokens
 	s.Preemptions = lp.preemptions
 	s.Steps = lp.steps
+	s.StepTime, s.StepTimeTotal, s.ForwardTimeTotal = lp.stepTime, lp.stepTimeTotal, lp.fwdTimeTotal
+	s.StepTimeHist = lp.stepHist
+	s.BatchTokens, s.BatchSeqs = lp.batchTokens, lp.batchSeqs
+	s.BatchTokensTotal, s.BatchSeqsTotal = lp.batchTokensTotal, lp.batchSeqsTotal
 	for k, v := range lp.finished {
 		s.Finished[k] = v
 	}

@@ -7,12 +7,12 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
 
 	"github.com/sluice-llm/sluice/gguf"
-	"github.com/sluice-llm/sluice/kernels"
 	"github.com/sluice-llm/sluice/model"
 	"github.com/sluice-llm/sluice/quant"
 )
@@ -87,24 +87,15 @@ func Plan(cfg Config, lengths ...int) (*MemoryPlan, error) {
 	if err := cfg.fill(); err != nil {
 		return nil, err
 	}
-	f, err := gguf.Open(cfg.ModelPath)
-	if err != nil {
-		return nil, fmt.Errorf("engine: %w", err)
-	}
-	defer f.Close()
-	be, err := kernels.Open("cpu", kernels.Options{Threads: 1})
-	if err != nil {
-		return nil, fmt.Errorf("engine: %w", err)
-	}
-	defer be.Close()
-	// On the CPU backend Load wraps the mapped weights without copying or
-	// computing anything; it is the one place the model's shape is read.
-	m, err := model.Load(f, be, model.Options{})
+	f, err := openModel(&cfg)
 	if err != nil {
 		return nil, err
 	}
-	defer m.Close()
-	mc := m.Config()
+	defer f.Close()
+	mc, err := model.ReadConfig(f)
+	if err != nil {
+		return nil, err
+	}
 	p, err := planMemory(&cfg, f, &mc)
 	if err != nil {
 		return nil, err
@@ -113,13 +104,46 @@ func Plan(cfg Config, lengths ...int) (*MemoryPlan, error) {
 	return p, nil
 }
 
+// openModel opens the GGUF file of cfg (defaults filled): ModelFiles as
+// one split model when set, else ModelPath, which must then not be one
+// part of a split model.
+func openModel(cfg *Config) (*gguf.File, error) {
+	paths := cfg.ModelFiles
+	if len(paths) == 0 {
+		paths = []string{cfg.ModelPath}
+	}
+	f, err := gguf.OpenSplit(paths)
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	return f, nil
+}
+
+// splitSuffix is the part suffix of split GGUF names (gguf-split's
+// NAME-00001-of-00003.gguf).
+var splitSuffix = regexp.MustCompile(`-[0-9]{5}-of-[0-9]{5}$`)
+
 // fill applies defaults and checks the configuration's ranges.
 func (c *Config) fill() error {
+	if len(c.ModelFiles) > 0 {
+		for i, p := range c.ModelFiles {
+			if p == "" {
+				return fmt.Errorf("engine: Config.ModelFiles[%d] is empty", i)
+			}
+		}
+		if c.ModelPath == "" {
+			c.ModelPath = c.ModelFiles[0]
+		} else if c.ModelPath != c.ModelFiles[0] {
+			return fmt.Errorf("engine: Config.ModelPath %q is not the first of ModelFiles (%q); set one or make them agree",
+				c.ModelPath, c.ModelFiles[0])
+		}
+		c.ModelFiles = append([]string(nil), c.ModelFiles...)
+	}
 	if c.ModelPath == "" {
-		return fmt.Errorf("engine: Config.ModelPath is required")
+		return fmt.Errorf("engine: Config.ModelPath (or ModelFiles) is required")
 	}
 	if c.Name == "" {
-		c.Name = strings.TrimSuffix(filepath.Base(c.ModelPath), ".gguf")
+		c.Name = splitSuffix.ReplaceAllString(strings.TrimSuffix(filepath.Base(c.ModelPath), ".gguf"), "")
 	}
 	if c.Backend == "" {
 		c.Backend = "cpu"

@@ -49,9 +49,44 @@ func (c *Config) KVDim() int { return c.KVHeads * c.HeadDim }
 // supportedArchs are the GGUF architectures this package can run.
 var supportedArchs = map[string]bool{"llama": true, "qwen2": true}
 
+// ReadConfig returns the hyperparameters of the model in f as Load would
+// (Model.Config), from its metadata and tensor index alone: no weight is
+// read or wrapped, so it is cheap on any file, split or not. Unsupported
+// architectures and bad or missing keys are refused with an error naming
+// the key; a missing or mis-shaped tensor is only found by Load.
+func ReadConfig(f *gguf.File) (Config, error) {
+	c, err := readConfig(f)
+	if err != nil {
+		return c, err
+	}
+	// The vocabulary size is the number of rows of the embedding table.
+	ti, ok := f.Tensor("token_embd.weight")
+	if !ok {
+		return c, fmt.Errorf("model: tensor token_embd.weight is missing")
+	}
+	if len(ti.Dims) != 2 || ti.Dims[1] > math.MaxInt32 {
+		return c, fmt.Errorf("model: tensor token_embd.weight has shape %v, want [%d, vocab]", ti.Dims, c.Dim)
+	}
+	c.VocabSize = int(ti.Dims[1])
+	if v, ok := f.Uint32(c.Arch + ".vocab_size"); ok && int(v) != c.VocabSize {
+		return c, fmt.Errorf("model: %s.vocab_size=%d but token_embd.weight has %d rows", c.Arch, v, c.VocabSize)
+	}
+	_, hasOutput := f.Tensor("output.weight")
+	c.TiedOutput = !hasOutput
+	_, c.QKVBias = f.Tensor("blk.0.attn_q.bias")
+	if c.Arch == "qwen2" {
+		c.QKVBias = true // required: Load reports a missing bias by name
+	}
+	_, c.OutBias = f.Tensor("blk.0.attn_output.bias")
+	if _, ok := f.Tensor("rope_freqs.weight"); ok {
+		c.RopeScaling = "llama3"
+	}
+	return c, nil
+}
+
 // readConfig builds a Config from f's metadata. Tensor-derived fields
 // (VocabSize, QKVBias, OutBias, TiedOutput, RopeScaling "llama3") are filled
-// in by Load, which knows the tensor index.
+// in by ReadConfig, which looks at the tensor index.
 func readConfig(f *gguf.File) (Config, error) {
 	arch := f.Arch()
 	var c Config

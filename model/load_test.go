@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"math"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -178,6 +179,52 @@ func TestConfig(t *testing.T) {
 	l := loadModel(t, be, "synth-llama-q6_k.gguf").Config()
 	if l.TiedOutput || l.HeadDim != 32 || l.KVHeads != 4 || l.Dim != 256 {
 		t.Errorf("synth-llama config %+v", l)
+	}
+}
+
+// TestReadConfig checks that ReadConfig, which reads no weights, agrees
+// with Load on every shared model.
+func TestReadConfig(t *testing.T) {
+	be := testBackend(t)
+	files, err := filepath.Glob(filepath.Join(testenv.Shared(t, "models"), "*.gguf"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no shared models: %v", err)
+	}
+	for _, path := range files {
+		f, err := gguf.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := ReadConfig(f)
+		if err != nil {
+			t.Errorf("%s: ReadConfig: %v", filepath.Base(path), err)
+			f.Close()
+			continue
+		}
+		m, err := Load(f, be, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := m.Config(); !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: ReadConfig %+v\n      Load %+v", filepath.Base(path), got, want)
+		}
+		m.Close()
+		f.Close()
+	}
+	// Errors name the key at fault, as Load's do.
+	path := rewrite(t, "stories260K.gguf", func(k string, v gguf.Value) any {
+		if k == "llama.block_count" {
+			return nil
+		}
+		return v
+	}, nil, nil)
+	f, err := gguf.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := ReadConfig(f); err == nil || !strings.Contains(err.Error(), "llama.block_count") {
+		t.Errorf("ReadConfig without block_count: %v", err)
 	}
 }
 

@@ -62,40 +62,21 @@ type Model struct {
 // missing or mis-shaped tensors are refused with an error naming the key or
 // tensor at fault.
 func Load(f *gguf.File, be kernels.Backend, opts Options) (*Model, error) {
-	cfg, err := readConfig(f)
+	cfg, err := ReadConfig(f)
 	if err != nil {
 		return nil, err
 	}
 	m := &Model{be: be}
 	l := loader{f: f, be: be, supported: be.SupportedWeights()}
 
-	// The vocabulary size is the number of rows of the embedding table.
-	ti, ok := f.Tensor("token_embd.weight")
-	if !ok {
-		return nil, fmt.Errorf("model: tensor token_embd.weight is missing")
-	}
-	if len(ti.Dims) != 2 || ti.Dims[1] > math.MaxInt32 {
-		return nil, fmt.Errorf("model: tensor token_embd.weight has shape %v, want [%d, vocab]", ti.Dims, cfg.Dim)
-	}
-	cfg.VocabSize = int(ti.Dims[1])
-	if v, ok := f.Uint32(cfg.Arch + ".vocab_size"); ok && int(v) != cfg.VocabSize {
-		return nil, fmt.Errorf("model: %s.vocab_size=%d but token_embd.weight has %d rows", cfg.Arch, v, cfg.VocabSize)
-	}
-
 	dim, qDim, kvDim, ffn := cfg.Dim, cfg.QDim(), cfg.KVDim(), cfg.FFNDim
 	m.tokEmbd = l.weight("token_embd.weight", cfg.VocabSize, dim)
 	m.outNorm = l.vector("output_norm.weight", dim)
-	if _, ok := f.Tensor("output.weight"); ok {
-		m.output = l.weight("output.weight", cfg.VocabSize, dim)
-	} else {
+	if cfg.TiedOutput {
 		m.output = m.tokEmbd
-		cfg.TiedOutput = true
+	} else {
+		m.output = l.weight("output.weight", cfg.VocabSize, dim)
 	}
-	_, cfg.QKVBias = f.Tensor("blk.0.attn_q.bias")
-	if cfg.Arch == "qwen2" {
-		cfg.QKVBias = true // required: a missing bias is reported by name below
-	}
-	_, cfg.OutBias = f.Tensor("blk.0.attn_output.bias")
 
 	m.layers = make([]layer, cfg.Layers)
 	for i := range m.layers {
@@ -127,11 +108,10 @@ func Load(f *gguf.File, be kernels.Backend, opts Options) (*Model, error) {
 		Scale:   cfg.RopeScale,
 		NeoX:    cfg.RopeNeoX,
 	}
-	if _, ok := f.Tensor("rope_freqs.weight"); ok {
+	if cfg.RopeScaling == "llama3" {
 		// llama3-style scaling: per-frequency factors that divide each
 		// rotation frequency.
 		m.rope.Freqs = l.hostVector("rope_freqs.weight", cfg.RopeDims/2)
-		cfg.RopeScaling = "llama3"
 	}
 	if l.err != nil {
 		l.freeAll()

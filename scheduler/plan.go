@@ -1,7 +1,9 @@
 package scheduler
 
 import (
+	"bytes"
 	"errors"
+	"slices"
 
 	"github.com/sluice-llm/sluice/kvcache"
 )
@@ -76,6 +78,10 @@ type Done struct {
 // waiting requests are admitted in queue order while budget, sequence slots
 // and blocks last; a waiting request may preempt running ones only if it
 // outranks them, and admission stops at the first request that does not fit.
+// A waiting request whose prompt continues blocks that entries already in
+// the plan compute, so that it would hit them in the prefix cache after
+// this step and save at least half its work, waits for the next step
+// instead; requests behind it may go first.
 //
 // Schedule fails with ErrSequence if the previous plan still awaits Update.
 // A plan without entries needs no Update.
@@ -121,14 +127,17 @@ func (s *Scheduler) Schedule() (*Plan, error) {
 		}
 	}
 
-	for !preempted && budget > 0 && len(s.running) < s.cfg.MaxNumSeqs {
-		r := s.waiting.front()
-		if r == nil {
-			break
-		}
-		admitted := false
+	next := s.waiting.front()
+	for !preempted && budget > 0 && len(s.running) < s.cfg.MaxNumSeqs && next != nil {
+		r := next
+		next = s.waiting.after(r)
+		admitted, deferred := false, false
 		for {
 			cached, hit := s.pool.Match(&r.kv, r.tokens)
+			if s.computedInStep(r, hit) {
+				deferred = true
+				break
+			}
 			n := min(r.target()-hit, budget)
 			err := s.pool.Allocate(&r.kv, cached, hit+n)
 			if err == nil {
@@ -150,6 +159,9 @@ func (s *Scheduler) Schedule() (*Plan, error) {
 			budget += s.preempt(victim)
 			preempted = true
 		}
+		if deferred {
+			continue
+		}
 		if !admitted {
 			break
 		}
@@ -158,6 +170,45 @@ func (s *Scheduler) Schedule() (*Plan, error) {
 	s.fillViews()
 	s.inFlight = len(p.Seqs) > 0
 	return p, nil
+}
+
+// computedInStep reports whether waiting request r, whose prompt hits
+// hit tokens in the prefix cache, should wait for the next step because
+// entries already in this step's plan compute the blocks of its prompt
+// that follow: once this step commits them, r hits them and has at most
+// half as much left to compute. Admitting it now would compute the same
+// prefix twice in one step (a burst of requests sharing a new system
+// prompt, say).
+func (s *Scheduler) computedInStep(r *req, hit int) bool {
+	bs := s.pool.BlockSize()
+	// A hit stops short of the last prompt token (Match's limit).
+	most := (len(r.tokens) - 1) / bs * bs
+	if most-hit < bs {
+		return false
+	}
+	rest := r.target() - hit
+	for i, q := range s.planReqs {
+		// q commits its confirmed tokens up to the end of its chunk.
+		end := min(s.plan.Seqs[i].End, q.confirmed(), most)
+		if end-hit < bs || !bytes.Equal(q.key, r.key) {
+			continue
+		}
+		// The block after the hit first: it rejects unrelated streams
+		// at once.
+		if !slices.Equal(q.tokens[hit:hit+bs], r.tokens[hit:hit+bs]) {
+			continue
+		}
+		c := hit + bs
+		for c < end && q.tokens[c] == r.tokens[c] {
+			c++
+		}
+		if hit == 0 || slices.Equal(q.tokens[:hit], r.tokens[:hit]) {
+			if gain := c/bs*bs - hit; 2*gain >= rest {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // add appends r's chunk of n tokens to the plan and counts them computed.

@@ -27,6 +27,7 @@ type req struct {
 	tokens    []int32
 	numDraft  int
 	computed  int
+	key       []byte // Request.CacheKey
 	kv        kvcache.Seq
 	state     state
 
@@ -77,6 +78,14 @@ func (q *queue) front() *req {
 		return nil
 	}
 	return q.head.next
+}
+
+// after returns the request behind r, nil at the end.
+func (q *queue) after(r *req) *req {
+	if r.next == &q.head {
+		return nil
+	}
+	return r.next
 }
 
 func (q *queue) insertAfter(r, at *req) {

@@ -10,6 +10,8 @@
 //	... run the forward pass over plan.Seqs, sample where Logits is set ...
 //	err = s.Update(results)   // sampled tokens, accepted drafts, stops
 //
+// (or s.Rollback() instead of Update when the forward pass failed).
+//
 // Submit and Abort may be called between steps, and Abort also while a step
 // is in flight. A Scheduler is not safe for concurrent use: the step loop's
 // goroutine owns it, along with the Pool it was given.
@@ -165,6 +167,7 @@ func (s *Scheduler) Submit(r Request) error {
 		if err := s.pool.SetKey(&q.kv, r.CacheKey); err != nil {
 			return err
 		}
+		q.key = append(q.key[:0], r.CacheKey...)
 	}
 	q.state = waiting
 	s.waiting.pushBack(q)

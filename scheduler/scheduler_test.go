@@ -488,3 +488,86 @@ func mustNew(t testing.TB, pool *kvcache.Pool) *Scheduler {
 	}
 	return s
 }
+
+// TestRollback abandons steps as an engine does after a failed forward
+// pass: the same work is planned again, nothing reaches the prefix cache,
+// and requests aborted during the step are freed.
+func TestRollback(t *testing.T) {
+	h := newHarness(t, 100, 16, Config{MaxNumBatchedTokens: 32})
+	h.s.Rollback() // nothing in flight: no-op
+	h.mustSubmit(1, tokens(40, 1), 3, 0)
+	h.mustSubmit(2, tokens(20, 500), 3, 0)
+	p := h.schedule()
+	wantChunks(t, p, chunk{1, 0, 32, false})
+	h.s.Rollback()
+	if err := h.s.check(); err != nil {
+		t.Fatal(err)
+	}
+	if st := h.pool.Stats(); st.CachedBlocks != 0 {
+		t.Fatalf("rolled-back step committed %d blocks", st.CachedBlocks)
+	}
+	if _, err := h.s.Schedule(); err != nil {
+		t.Fatalf("Schedule after Rollback: %v", err)
+	}
+	h.s.Rollback()
+	// The same chunk again, then the rest as usual.
+	wantChunks(t, h.step(), chunk{1, 0, 32, false})
+	wantChunks(t, h.step(), chunk{1, 32, 40, true}, chunk{2, 0, 20, true})
+
+	// A decode step rolled back is recomputed; an abort during it is freed.
+	p = h.schedule()
+	wantChunks(t, p, chunk{1, 40, 41, true}, chunk{2, 20, 21, true})
+	if err := h.abort(2); err != nil {
+		t.Fatal(err)
+	}
+	h.s.Rollback()
+	if err := h.s.check(); err != nil {
+		t.Fatal(err)
+	}
+	if h.s.NumRunning() != 1 {
+		t.Fatalf("%d running after rolling back an aborted request's step", h.s.NumRunning())
+	}
+	p = h.step()
+	wantChunks(t, p, chunk{1, 40, 41, true})
+	if !slices.Equal(p.Finished, []Done{{2, ReasonAborted}}) {
+		t.Fatalf("finished %v", p.Finished)
+	}
+	h.drain(10)
+	if h.pool.NumFree() != 100 {
+		t.Fatalf("%d blocks free after draining", h.pool.NumFree())
+	}
+}
+
+// TestSharedPrefixBurst: requests arriving together with a common prefix
+// that is not cached yet wait one step for the first of them to compute
+// it, instead of computing it again in the same step; unrelated requests
+// behind them are admitted meanwhile, and other cache keys don't wait.
+func TestSharedPrefixBurst(t *testing.T) {
+	h := newHarness(t, 100, 16, Config{})
+	prefix := tokens(64, 1)
+	with := func(tail ...int32) []int32 { return append(slices.Clone(prefix), tail...) }
+	h.mustSubmit(1, with(tokens(8, 500)...), 2, 0)
+	h.mustSubmit(2, with(tokens(8, 600)...), 2, 0)
+	h.mustSubmit(3, with(tokens(8, 700)...), 2, 0)
+	h.mustSubmit(4, tokens(20, 900), 2, 0)
+	// The same prompt under another cache key cannot use 1's blocks.
+	if err := h.s.Submit(Request{ID: 5, Prompt: with(tokens(8, 800)...), MaxTokens: 2, CacheKey: []byte("other")}); err != nil {
+		t.Fatal(err)
+	}
+	h.reqs[5] = submitted{with(tokens(8, 800)...), 2}
+	h.stream[5] = with(tokens(8, 800)...)
+	wantChunks(t, h.step(), chunk{1, 0, 72, true}, chunk{4, 0, 20, true}, chunk{5, 0, 72, true})
+	if h.s.NumWaiting() != 2 {
+		t.Fatalf("%d waiting, want 2 deferred", h.s.NumWaiting())
+	}
+	wantChunks(t, h.step(), chunk{1, 72, 73, true}, chunk{4, 20, 21, true}, chunk{5, 72, 73, true},
+		chunk{2, 64, 72, true}, chunk{3, 64, 72, true})
+	h.drain(10)
+
+	// Sharing one block of a long prompt is not worth a step's wait.
+	h = newHarness(t, 100, 16, Config{})
+	h.mustSubmit(1, with(tokens(8, 500)...), 2, 0)
+	h.mustSubmit(2, append(slices.Clone(prefix[:16]), tokens(100, 600)...), 2, 0)
+	wantChunks(t, h.step(), chunk{1, 0, 72, true}, chunk{2, 0, 116, true})
+	h.drain(10)
+}

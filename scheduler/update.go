@@ -110,3 +110,27 @@ func (s *Scheduler) apply(r *req, res *Result) {
 		r.numDraft = len(d)
 	}
 }
+
+// Rollback abandons the step the last plan described, for an engine whose
+// forward pass failed: instead of Update, it returns every scheduled
+// request to the computed count it had before the step (the KV the step
+// was to write is not trusted), drops drafts, and commits nothing to the
+// prefix cache. Requests keep their blocks and stay running, so a later
+// plan schedules the same work again; requests aborted during the step
+// are freed. Without a step in flight Rollback does nothing.
+func (s *Scheduler) Rollback() {
+	if !s.inFlight {
+		return
+	}
+	s.inFlight = false
+	for i, r := range s.planReqs {
+		if r.aborted {
+			s.removeRunning(r)
+			s.retire(r)
+			continue
+		}
+		r.computed = s.plan.Seqs[i].Start
+		r.dropDrafts()
+		r.step, r.logits, r.sampled = 0, false, false
+	}
+}

@@ -1,0 +1,377 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/sluice-llm/sluice/engine"
+	"github.com/sluice-llm/sluice/server"
+)
+
+func init() {
+	register(&command{
+		name:    "serve",
+		summary: "serve models over an OpenAI-compatible HTTP API (and gRPC)",
+		run:     runServe,
+	})
+}
+
+// serveOptions are the flags of `sluice serve`. Every flag can also be set
+// with the environment variable in serveEnv; a flag on the command line
+// wins over the variable.
+type serveOptions struct {
+	model            string
+	models           stringList // NAME=REF
+	name             string
+	host             string
+	port             int
+	grpcPort         int
+	kvMemory         string
+	kvFraction       float64
+	kvType           string
+	blockSize        int
+	maxNumSeqs       int
+	maxBatchedTokens int
+	maxQueue         int
+	threads          int
+	ctx              int
+	backend          string
+	noPrefixCache    bool
+	offline          bool
+	dryRun           bool
+	asJSON           bool
+	maxBody          string
+	shutdownTimeout  time.Duration
+	logLevel         string
+	dummyDefault     bool // no model was given: serving defaultServeModel
+}
+
+// defaultServeModel is served when no model is given: a random-weight model
+// of a tiny llama shape, generated in a second into the dummy model cache,
+// so `sluice serve` answers requests on a fresh offline machine.
+const defaultServeModel = "dummy:tiny-llama:Q8_0"
+
+// serveEnv maps flag names to their environment variables.
+var serveEnv = []struct{ flag, env string }{
+	{"m", "SLUICE_MODEL"},
+	{"name", "SLUICE_MODEL_NAME"},
+	{"host", "SLUICE_HOST"},
+	{"port", "SLUICE_PORT"},
+	{"grpc-port", "SLUICE_GRPC_PORT"},
+	{"kv-memory", "SLUICE_KV_MEMORY"},
+	{"kv-memory-fraction", "SLUICE_KV_MEMORY_FRACTION"},
+	{"kv-type", "SLUICE_KV_TYPE"},
+	{"block-size", "SLUICE_BLOCK_SIZE"},
+	{"max-num-seqs", "SLUICE_MAX_NUM_SEQS"},
+	{"max-num-batched-tokens", "SLUICE_MAX_NUM_BATCHED_TOKENS"},
+	{"max-queue", "SLUICE_MAX_QUEUE"},
+	{"threads", "SLUICE_THREADS"},
+	{"ctx", "SLUICE_CTX"},
+	{"backend", "SLUICE_BACKEND"},
+	{"no-prefix-cache", "SLUICE_NO_PREFIX_CACHE"},
+	{"offline", "SLUICE_OFFLINE"},
+	{"max-body", "SLUICE_MAX_BODY"},
+	{"shutdown-timeout", "SLUICE_SHUTDOWN_TIMEOUT"},
+	{"log-level", "SLUICE_LOG_LEVEL"},
+}
+
+func serveFlags(fs *flag.FlagSet, o *serveOptions) {
+	fs.StringVar(&o.model, "m", "", "model to serve: a GGUF `file`, a store reference (OWNER/REPO:QUANT, hf://, https://), pulled on first use, or dummy:SHAPE[:TYPE] (default: "+defaultServeModel+")")
+	fs.Var(&o.models, "model", "another model to serve, as `NAME=REF` (repeatable); requests pick a model by name")
+	fs.StringVar(&o.name, "name", "", "name clients use for the -m model (default: its file name without .gguf)")
+	fs.StringVar(&o.host, "host", "127.0.0.1", "address to listen on; use 0.0.0.0 to accept connections from other machines (containers)")
+	fs.IntVar(&o.port, "port", 8080, "HTTP port (0: pick a free one)")
+	fs.IntVar(&o.grpcPort, "grpc-port", 0, "gRPC port (0: no gRPC)")
+	fs.StringVar(&o.kvMemory, "kv-memory", "", "KV cache `size` per model, e.g. 2GiB (default: a fraction of the available memory)")
+	fs.Float64Var(&o.kvFraction, "kv-memory-fraction", engine.DefaultKVMemoryFraction, "fraction of the available memory for the KV cache when --kv-memory is not set")
+	fs.StringVar(&o.kvType, "kv-type", "f16", "KV cache element type: f16 or f32")
+	fs.IntVar(&o.blockSize, "block-size", engine.DefaultBlockSize, "tokens per KV cache block")
+	fs.IntVar(&o.maxNumSeqs, "max-num-seqs", engine.DefaultMaxNumSeqs, "sequences per engine step")
+	fs.IntVar(&o.maxBatchedTokens, "max-num-batched-tokens", engine.DefaultMaxNumBatchedTokens, "token budget per engine step")
+	fs.IntVar(&o.maxQueue, "max-queue", engine.DefaultMaxQueue, "waiting requests per model before new ones get 429")
+	fs.IntVar(&o.threads, "threads", 0, "CPU threads per model (0: all cores)")
+	fs.IntVar(&o.ctx, "ctx", 0, "context length in tokens per request (0: the model's)")
+	fs.StringVar(&o.backend, "backend", "cpu", "compute backend")
+	fs.BoolVar(&o.noPrefixCache, "no-prefix-cache", false, "disable prefix caching")
+	fs.BoolVar(&o.offline, "offline", false, "never download: models must be local files or already stored")
+	fs.BoolVar(&o.dryRun, "dry-run", false, "print the KV memory plan of every model and exit")
+	fs.BoolVar(&o.asJSON, "json", false, "with --dry-run: print the plans as JSON")
+	fs.StringVar(&o.maxBody, "max-body", "32MiB", "largest request body accepted (larger ones get 413)")
+	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGINT/SIGTERM, how long running requests may take to finish")
+	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+}
+
+// applyEnv sets the flags that the command line does not set from their
+// environment variables.
+func applyEnv(fs *flag.FlagSet, getenv func(string) string) error {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	for _, e := range serveEnv {
+		v := getenv(e.env)
+		if v == "" || set[e.flag] {
+			continue
+		}
+		if err := fs.Set(e.flag, v); err != nil {
+			return fmt.Errorf("%w: $%s=%q: %v", errUsage, e.env, v, err)
+		}
+	}
+	return nil
+}
+
+// parseServe parses the command line and the environment.
+func parseServe(args []string, getenv func(string) string, stderr io.Writer) (*serveOptions, error) {
+	fs := newFlags("serve", stderr)
+	o := &serveOptions{}
+	serveFlags(fs, o)
+	fs.Usage = func() {
+		w := fs.Output()
+		fmt.Fprintln(w, "Usage: sluice serve -m MODEL [--model NAME=MODEL ...] [flags]")
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "MODEL is a GGUF file, a store reference (OWNER/REPO:QUANT, hf://, https://) or a")
+		fmt.Fprintf(w, "random-weight dummy:SHAPE[:TYPE]; with no model, %s is served.\n", defaultServeModel)
+		fmt.Fprintln(w, "Serves an OpenAI-compatible API: POST /v1/completions, /v1/chat/completions,")
+		fmt.Fprintln(w, "/tokenize, /detokenize; GET /v1/models, /metrics, /health, /ready, /version.")
+		fmt.Fprintln(w, "Every flag can also be set with an environment variable (the flag wins):")
+		for _, e := range serveEnv {
+			fmt.Fprintf(w, "  --%-24s $%s\n", e.flag, e.env)
+		}
+		fmt.Fprintln(w)
+		fs.PrintDefaults()
+	}
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return nil, err
+	}
+	if err := applyEnv(fs, getenv); err != nil {
+		return nil, err
+	}
+	if len(pos) == 1 && o.model == "" {
+		o.model = pos[0]
+	} else if len(pos) > 0 {
+		return nil, fmt.Errorf("%w: unexpected arguments %q (give the model with -m)", errUsage, pos)
+	}
+	if o.model == "" && len(o.models) == 0 {
+		// Quick start: something to talk to without a download.
+		o.model, o.dummyDefault = defaultServeModel, true
+	}
+	if o.port < 0 || o.port > 65535 || o.grpcPort < 0 || o.grpcPort > 65535 {
+		return nil, fmt.Errorf("%w: ports must be in 0..65535", errUsage)
+	}
+	for _, m := range o.models {
+		if n, ref, ok := strings.Cut(m, "="); !ok || n == "" || ref == "" {
+			return nil, fmt.Errorf("%w: --model %q: want NAME=MODEL", errUsage, m)
+		}
+	}
+	if o.kvMemory != "" {
+		if _, err := engine.ParseBytes(o.kvMemory); err != nil {
+			return nil, fmt.Errorf("%w: --kv-memory: %v", errUsage, err)
+		}
+	}
+	if _, err := engine.ParseBytes(o.maxBody); err != nil {
+		return nil, fmt.Errorf("%w: --max-body: %v", errUsage, err)
+	}
+	if _, err := parseLogLevel(o.logLevel); err != nil {
+		return nil, fmt.Errorf("%w: --log-level: %v", errUsage, err)
+	}
+	return o, nil
+}
+
+func parseLogLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	err := l.UnmarshalText([]byte(s))
+	return l, err
+}
+
+// modelSpec is one model to serve.
+type modelSpec struct{ name, ref string }
+
+func (o *serveOptions) specs() []modelSpec {
+	var out []modelSpec
+	if o.model != "" {
+		out = append(out, modelSpec{o.name, o.model})
+	}
+	for _, m := range o.models {
+		n, ref, _ := strings.Cut(m, "=")
+		out = append(out, modelSpec{n, ref})
+	}
+	return out
+}
+
+// engineConfig is the engine configuration of one model stored in files
+// (several for a split GGUF).
+func (o *serveOptions) engineConfig(name string, files ...string) engine.Config {
+	cfg := engine.Config{
+		ModelPath: files[0], Name: name, Backend: o.backend, Threads: o.threads,
+		KVMemoryFraction: o.kvFraction, KVType: o.kvType, BlockSize: o.blockSize, ContextLength: o.ctx,
+		MaxNumSeqs: o.maxNumSeqs, MaxNumBatchedTokens: o.maxBatchedTokens, MaxQueue: o.maxQueue,
+		DisablePrefixCache: o.noPrefixCache,
+	}
+	if len(files) > 1 {
+		cfg.ModelFiles = files
+	}
+	if o.kvMemory != "" {
+		cfg.KVMemory, _ = engine.ParseBytes(o.kvMemory)
+	}
+	return cfg
+}
+
+// serveSignals returns the context that ends serving (tests replace it).
+var serveSignals = func() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+// serveVersion is reported by /version.
+var serveVersion = "dev"
+
+func runServe(args []string, stdout, stderr io.Writer) error {
+	o, err := parseServe(args, os.Getenv, stderr)
+	if err != nil {
+		return err
+	}
+	level, _ := parseLogLevel(o.logLevel)
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	// Resolve every model reference first (pulling on first use), so a bad
+	// reference fails before anything is loaded.
+	specs := o.specs()
+	if o.dummyDefault {
+		fmt.Fprintf(stderr, "sluice serve: no model given: serving the random-weight dummy model %s (its output is noise) — pass -m MODEL.gguf for a real one\n", defaultServeModel)
+	}
+	paths := make([][]string, len(specs))
+	seen := map[string]bool{}
+	for i, sp := range specs {
+		if paths[i], err = resolveModelPaths(sp.ref, o.offline, stderr); err != nil {
+			return err
+		}
+		name := sp.name
+		if name == "" {
+			name = splitSuffix.ReplaceAllString(strings.TrimSuffix(baseName(paths[i][0]), ".gguf"), "")
+			specs[i].name = name
+		}
+		if seen[name] {
+			return fmt.Errorf("%w: two models are named %q; name them with --model NAME=MODEL or --name", errUsage, name)
+		}
+		seen[name] = true
+	}
+
+	if o.dryRun {
+		var plans []*engine.MemoryPlan
+		for i, sp := range specs {
+			p, err := engine.Plan(o.engineConfig(sp.name, paths[i]...))
+			if err != nil {
+				return err
+			}
+			plans = append(plans, p)
+		}
+		if o.asJSON {
+			enc := json.NewEncoder(stdout)
+			enc.SetIndent("", "  ")
+			return enc.Encode(plans)
+		}
+		for _, p := range plans {
+			printPlan(stdout, p)
+		}
+		return nil
+	}
+
+	maxBody, _ := engine.ParseBytes(o.maxBody)
+	srv := server.New(server.Options{Version: serveVersion, MaxBodyBytes: maxBody, Logger: log})
+	defer srv.Close()
+	for i, sp := range specs {
+		start := time.Now()
+		eng, err := engine.New(o.engineConfig(sp.name, paths[i]...))
+		if err != nil {
+			return err
+		}
+		if err := srv.AddModel(sp.name, server.FromEngine[*engine.Stream](eng)); err != nil {
+			eng.Close()
+			return err
+		}
+		info := eng.Info()
+		log.Info("model loaded", "name", sp.name, "path", paths[i][0], "arch", info.Arch, "context", info.ContextLength,
+			"kv_blocks", info.KVBlocks, "kv_memory", engine.FormatBytes(info.KVBytes), "took", time.Since(start).Round(time.Millisecond))
+	}
+
+	ctx, stop := serveSignals()
+	defer stop()
+
+	ln, err := net.Listen("tcp", net.JoinHostPort(o.host, strconv.Itoa(o.port)))
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	errc := make(chan error, 2)
+	go func() { errc <- hs.Serve(ln) }()
+	fmt.Fprintf(stderr, "sluice serve: listening on http://%s\n", ln.Addr())
+
+	var grpcStop func(graceful bool)
+	if o.grpcPort > 0 {
+		gln, err := net.Listen("tcp", net.JoinHostPort(o.host, strconv.Itoa(o.grpcPort)))
+		if err != nil {
+			hs.Close()
+			return err
+		}
+		gs := srv.GRPCServer()
+		go func() { errc <- gs.Serve(gln) }()
+		grpcStop = func(graceful bool) {
+			if graceful {
+				gs.GracefulStop()
+			} else {
+				gs.Stop()
+			}
+		}
+		fmt.Fprintf(stderr, "sluice serve: gRPC on %s\n", gln.Addr())
+	}
+
+	select {
+	case err := <-errc:
+		hs.Close()
+		if grpcStop != nil {
+			grpcStop(false)
+		}
+		return err
+	case <-ctx.Done():
+	}
+	stop() // a second signal kills the process
+	log.Info("shutting down: refusing new requests, waiting for running ones", "timeout", o.shutdownTimeout)
+	dctx, cancel := context.WithTimeout(context.Background(), o.shutdownTimeout)
+	defer cancel()
+	if err := srv.Drain(dctx); err != nil {
+		log.Warn("drain incomplete; aborting the remaining requests", "err", err)
+	}
+	if grpcStop != nil {
+		grpcStop(dctx.Err() == nil)
+	}
+	if err := hs.Shutdown(dctx); err != nil {
+		hs.Close()
+	}
+	if err := srv.Close(); err != nil && !errors.Is(err, engine.ErrClosed) {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// splitSuffix is the part suffix of split GGUF file names.
+var splitSuffix = regexp.MustCompile(`-\d{5}-of-\d{5}$`)
+
+func baseName(p string) string {
+	if i := strings.LastIndexAny(p, `/\`); i >= 0 {
+		return p[i+1:]
+	}
+	return p
+}

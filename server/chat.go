@@ -1,0 +1,366 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/sluice-llm/sluice/engine"
+	"github.com/sluice-llm/sluice/tokenizer/template"
+)
+
+type chatRequest struct {
+	commonParams
+	Messages            json.RawMessage `json:"messages"`
+	Tools               json.RawMessage `json:"tools"`
+	ToolChoice          json.RawMessage `json:"tool_choice"`
+	Logprobs            bool            `json:"logprobs"`
+	TopLogprobs         *int            `json:"top_logprobs"`
+	ChatTemplateKwargs  json.RawMessage `json:"chat_template_kwargs"`
+	AddGenerationPrompt *bool           `json:"add_generation_prompt"`
+}
+
+// chatInput is a conversation ready for the template.
+type chatInput struct {
+	messages            []any
+	tools               []any
+	extra               map[string]any
+	addGenerationPrompt bool
+}
+
+// parseChat decodes messages, tools and template arguments with
+// template.ParseJSON, so objects keep their key order (templates that
+// print tool schemas with tojson depend on it).
+func parseChat(messages, tools, toolChoice, kwargs json.RawMessage, addGen *bool) (*chatInput, error) {
+	in := &chatInput{addGenerationPrompt: addGen == nil || *addGen}
+	if len(messages) == 0 || string(messages) == "null" {
+		return nil, badRequest("messages", "messages is required")
+	}
+	v, err := template.ParseJSON(messages)
+	if err != nil {
+		return nil, badRequest("messages", "messages: %v", err)
+	}
+	list, ok := v.([]any)
+	if !ok {
+		return nil, badRequest("messages", "messages must be an array of message objects")
+	}
+	if len(list) == 0 {
+		return nil, badRequest("messages", "messages is empty")
+	}
+	for i, m := range list {
+		mm, ok := m.(*template.Map)
+		if !ok {
+			return nil, badRequest("messages", "messages[%d] must be an object", i)
+		}
+		role, _ := mm.Get("role")
+		if r, ok := role.(string); !ok || r == "" {
+			return nil, badRequest("messages", "messages[%d].role must be a non-empty string", i)
+		}
+		if err := normalizeContent(mm, i); err != nil {
+			return nil, err
+		}
+		normalizeToolCalls(mm)
+	}
+	in.messages = list
+	none := strings.TrimSpace(string(toolChoice)) == `"none"`
+	if len(tools) > 0 && string(tools) != "null" && !none {
+		tv, err := template.ParseJSON(tools)
+		if err != nil {
+			return nil, badRequest("tools", "tools: %v", err)
+		}
+		tl, ok := tv.([]any)
+		if !ok {
+			return nil, badRequest("tools", "tools must be an array of tool objects")
+		}
+		in.tools = tl
+	}
+	if len(kwargs) > 0 && string(kwargs) != "null" {
+		kv, err := template.ParseJSON(kwargs)
+		if err != nil {
+			return nil, badRequest("chat_template_kwargs", "chat_template_kwargs: %v", err)
+		}
+		km, ok := kv.(*template.Map)
+		if !ok {
+			return nil, badRequest("chat_template_kwargs", "chat_template_kwargs must be an object")
+		}
+		in.extra = map[string]any{}
+		km.Range(func(k string, v any) bool { in.extra[k] = v; return true })
+	}
+	return in, nil
+}
+
+// normalizeContent turns a content array of text parts into one string
+// (parts joined by newlines), as vLLM does for string-content templates.
+func normalizeContent(m *template.Map, i int) error {
+	c, ok := m.Get("content")
+	if !ok || c == nil {
+		return nil
+	}
+	switch c := c.(type) {
+	case string:
+		return nil
+	case []any:
+		parts := make([]string, 0, len(c))
+		for k, p := range c {
+			pm, ok := p.(*template.Map)
+			if !ok {
+				return badRequest("messages", "messages[%d].content[%d] must be an object", i, k)
+			}
+			typ, _ := pm.Get("type")
+			if typ != "text" {
+				return badRequest("messages", "messages[%d].content[%d] has type %v; only text parts are supported", i, k, typ)
+			}
+			t, ok := pm.Get("text")
+			ts, ok2 := t.(string)
+			if !ok || !ok2 {
+				return badRequest("messages", "messages[%d].content[%d].text must be a string", i, k)
+			}
+			parts = append(parts, ts)
+		}
+		m.Set("content", strings.Join(parts, "\n"))
+		return nil
+	}
+	return badRequest("messages", "messages[%d].content must be a string or an array of text parts", i)
+}
+
+// normalizeToolCalls decodes each tool call's function.arguments from the
+// JSON string OpenAI clients send into an object, which is what chat
+// templates expect (they usually print it with tojson).
+func normalizeToolCalls(m *template.Map) {
+	tc, ok := m.Get("tool_calls")
+	if !ok {
+		return
+	}
+	calls, ok := tc.([]any)
+	if !ok {
+		return
+	}
+	for _, c := range calls {
+		cm, ok := c.(*template.Map)
+		if !ok {
+			continue
+		}
+		f, _ := cm.Get("function")
+		fm, ok := f.(*template.Map)
+		if !ok {
+			continue
+		}
+		if a, ok := fm.Get("arguments"); ok {
+			if s, ok := a.(string); ok {
+				if v, err := template.ParseJSON([]byte(s)); err == nil {
+					fm.Set("arguments", v)
+				}
+			}
+		}
+	}
+}
+
+// renderChat renders the conversation with the model's template and
+// tokenizes it.
+func (e *entry) renderChat(in *chatInput) ([]int32, error) {
+	if e.tmpl == nil {
+		return nil, badRequest("messages", "%v", e.terr)
+	}
+	text, err := e.tmpl.RenderChat(in.messages, template.ChatOptions{
+		BOS: e.bos, EOS: e.eos, AddGenerationPrompt: in.addGenerationPrompt, Tools: in.tools, Extra: in.extra,
+	})
+	if err != nil {
+		return nil, err
+	}
+	// Templates usually write the BOS text themselves; add it only if not.
+	addSpecial := e.bos == "" || !strings.HasPrefix(text, e.bos)
+	return e.tok.Encode(text, addSpecial, true), nil
+}
+
+type chatMessage struct {
+	Role    string  `json:"role,omitempty"`
+	Content *string `json:"content,omitempty"`
+}
+
+type chatLogprob struct {
+	Token       string          `json:"token"`
+	Logprob     float32         `json:"logprob"`
+	Bytes       []int           `json:"bytes"`
+	TopLogprobs []chatTopLogpro `json:"top_logprobs"`
+}
+
+type chatTopLogpro struct {
+	Token   string  `json:"token"`
+	Logprob float32 `json:"logprob"`
+	Bytes   []int   `json:"bytes"`
+}
+
+type chatLogprobs struct {
+	Content []chatLogprob `json:"content"`
+}
+
+type chatChoice struct {
+	Index        int           `json:"index"`
+	Message      *chatMessage  `json:"message,omitempty"`
+	Delta        *chatMessage  `json:"delta,omitempty"`
+	Logprobs     *chatLogprobs `json:"logprobs"`
+	FinishReason *string       `json:"finish_reason"`
+}
+
+type chatResponse struct {
+	ID                string       `json:"id"`
+	Object            string       `json:"object"`
+	Created           int64        `json:"created"`
+	Model             string       `json:"model"`
+	SystemFingerprint string       `json:"system_fingerprint"`
+	Choices           []chatChoice `json:"choices"`
+	Usage             *usageJSON   `json:"usage"`
+}
+
+func byteList(s string) []int {
+	out := make([]int, len(s))
+	for i := 0; i < len(s); i++ {
+		out[i] = int(s[i])
+	}
+	return out
+}
+
+func (e *entry) chatLogprobs(tokens []int32, lps []float32, tps [][]topLogprob) *chatLogprobs {
+	out := &chatLogprobs{Content: make([]chatLogprob, len(tokens))}
+	for i, id := range tokens {
+		p := e.tok.Piece(id)
+		lp := chatLogprob{Token: p, Logprob: lps[i], Bytes: byteList(p), TopLogprobs: make([]chatTopLogpro, len(tps[i]))}
+		for k, t := range tps[i] {
+			tp := e.tok.Piece(t.id)
+			lp.TopLogprobs[k] = chatTopLogpro{Token: tp, Logprob: t.lp, Bytes: byteList(tp)}
+		}
+		out.Content[i] = lp
+	}
+	return out
+}
+
+func strPtr(s string) *string { return &s }
+
+func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) error {
+	var body chatRequest
+	if err := decodeBody(r, &body); err != nil {
+		return err
+	}
+	e, err := s.lookup(body.Model)
+	if err != nil {
+		return err
+	}
+	if s.Draining() {
+		return errDraining()
+	}
+	req, n, err := body.request(e.tok.VocabSize())
+	if err != nil {
+		return err
+	}
+	if body.TopLogprobs != nil {
+		k := *body.TopLogprobs
+		if k < 0 || k > maxTopLogprobs {
+			return badRequest("top_logprobs", "top_logprobs must be in [0, %d], got %d", maxTopLogprobs, k)
+		}
+		if k > 0 && !body.Logprobs {
+			return badRequest("top_logprobs", "top_logprobs requires logprobs to be true")
+		}
+		req.Sampling.TopLogprobs = k
+	}
+	req.Sampling.Logprobs = body.Logprobs
+	in, err := parseChat(body.Messages, body.Tools, body.ToolChoice, body.ChatTemplateKwargs, body.AddGenerationPrompt)
+	if err != nil {
+		return err
+	}
+	prompt, err := e.renderChat(in)
+	if err != nil {
+		return err
+	}
+	maxParam := "max_tokens"
+	if body.MaxCompletionTokens != nil {
+		maxParam = "max_completion_tokens"
+	}
+	if err := checkLength(prompt, req.MaxTokens, e.info.ContextLength, "messages", maxParam); err != nil {
+		return err
+	}
+	j := &job{e: e, id: newID("chatcmpl-"), prompts: [][]int32{prompt}, n: n, req: req}
+	events, err := s.run(r.Context(), j)
+	if err != nil {
+		return err
+	}
+	resp := chatResponse{
+		ID: j.id, Object: "chat.completion", Created: time.Now().Unix(), Model: e.name,
+		SystemFingerprint: e.info.Fingerprint,
+	}
+	if body.Stream {
+		resp.Object = "chat.completion.chunk"
+		s.streamChat(r.Context(), w, events, &resp, j, body.Logprobs, body.includeUsage())
+		return nil
+	}
+	cs, err := collect(r.Context(), events, n, body.Logprobs)
+	if err != nil {
+		return err
+	}
+	for i, c := range cs {
+		fr := finishReason(c.finish)
+		ch := chatChoice{Index: i, Message: &chatMessage{Role: "assistant", Content: strPtr(string(c.text))}, FinishReason: &fr}
+		if body.Logprobs {
+			ch.Logprobs = e.chatLogprobs(c.tokens, c.logprobs, c.tops)
+		}
+		resp.Choices = append(resp.Choices, ch)
+	}
+	u := sumUsage(cs, n)
+	resp.Usage = &u
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+func (s *Server) streamChat(ctx context.Context, w http.ResponseWriter, events <-chan choiceEvent, resp *chatResponse, j *job, wantLP, includeUsage bool) {
+	out := newSSE(w)
+	cs := make([]*choice, j.n)
+	for i := range cs {
+		cs[i] = &choice{}
+	}
+	chunk := *resp
+	// The first chunk of each choice carries the role.
+	for i := range cs {
+		chunk.Choices = []chatChoice{{Index: i, Delta: &chatMessage{Role: "assistant", Content: strPtr("")}}}
+		out.send(chunk)
+	}
+	for ce := range events {
+		if out.err != nil {
+			continue
+		}
+		c, ev := cs[ce.index], ce.ev
+		c.add(ev, false)
+		if ev.Done && ev.Finish == engine.FinishError {
+			out.fail(finishError(c))
+			continue
+		}
+		if ev.Done && ev.Finish == engine.FinishAbort && ctx.Err() != nil {
+			continue
+		}
+		if ev.Text == "" && !ev.Done && !(wantLP && ev.HasToken) {
+			continue
+		}
+		ch := chatChoice{Index: ce.index, Delta: &chatMessage{}}
+		if ev.Text != "" || !ev.Done {
+			ch.Delta.Content = strPtr(ev.Text)
+		}
+		if wantLP && ev.HasToken {
+			ch.Logprobs = j.e.chatLogprobs([]int32{ev.Token}, []float32{ev.Logprob}, [][]topLogprob{tops(ev)})
+		}
+		if ev.Done {
+			ch.FinishReason = strPtr(finishReason(ev.Finish))
+		}
+		chunk.Choices = []chatChoice{ch}
+		out.send(chunk)
+	}
+	if out.err != nil || ctx.Err() != nil {
+		return
+	}
+	if includeUsage {
+		u := sumUsage(cs, j.n)
+		chunk.Choices = []chatChoice{}
+		chunk.Usage = &u
+		out.send(chunk)
+	}
+	out.done()
+}

@@ -1,0 +1,248 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/sluice-llm/sluice/engine"
+)
+
+type completionRequest struct {
+	commonParams
+	Prompt   json.RawMessage `json:"prompt"`
+	Logprobs *int            `json:"logprobs"`
+	Echo     bool            `json:"echo"`
+	Suffix   *string         `json:"suffix"`
+	BestOf   *int            `json:"best_of"`
+}
+
+// prompts decodes "prompt": a string, an array of strings, an array of
+// token ids or an array of arrays of token ids. Text is tokenized with the
+// model's BOS (as its metadata says) and special tokens parsed; token ids
+// are used as given.
+func parsePrompts(raw json.RawMessage, tok Tokenizer) ([][]int32, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, badRequest("prompt", "prompt is required")
+	}
+	vocab := tok.VocabSize()
+	checkIDs := func(ids []int32) error {
+		for i, id := range ids {
+			if id < 0 || int(id) >= vocab {
+				return badRequest("prompt", "prompt token %d is %d, not a token id (vocabulary of %d)", i, id, vocab)
+			}
+		}
+		return nil
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return [][]int32{tok.Encode(s, true, true)}, nil
+	}
+	var items []json.RawMessage
+	if json.Unmarshal(raw, &items) != nil {
+		return nil, badRequest("prompt", "prompt must be a string, an array of strings, an array of token ids or an array of arrays of token ids")
+	}
+	if len(items) == 0 {
+		return nil, badRequest("prompt", "prompt is an empty array")
+	}
+	var ids []int32
+	if json.Unmarshal(raw, &ids) == nil {
+		if err := checkIDs(ids); err != nil {
+			return nil, err
+		}
+		return [][]int32{ids}, nil
+	}
+	out := make([][]int32, 0, len(items))
+	for _, it := range items {
+		if json.Unmarshal(it, &s) == nil {
+			out = append(out, tok.Encode(s, true, true))
+			continue
+		}
+		var one []int32
+		if json.Unmarshal(it, &one) != nil {
+			return nil, badRequest("prompt", "prompt must be a string, an array of strings, an array of token ids or an array of arrays of token ids")
+		}
+		if err := checkIDs(one); err != nil {
+			return nil, err
+		}
+		out = append(out, one)
+	}
+	return out, nil
+}
+
+// completionLogprobs is the legacy completions logprobs object.
+type completionLogprobs struct {
+	Tokens        []string             `json:"tokens"`
+	TokenLogprobs []float32            `json:"token_logprobs"`
+	TopLogprobs   []map[string]float32 `json:"top_logprobs"`
+	TextOffset    []int                `json:"text_offset"`
+}
+
+type completionChoice struct {
+	Index        int                 `json:"index"`
+	Text         string              `json:"text"`
+	Logprobs     *completionLogprobs `json:"logprobs"`
+	FinishReason *string             `json:"finish_reason"`
+}
+
+type completionResponse struct {
+	ID                string             `json:"id"`
+	Object            string             `json:"object"`
+	Created           int64              `json:"created"`
+	Model             string             `json:"model"`
+	SystemFingerprint string             `json:"system_fingerprint"`
+	Choices           []completionChoice `json:"choices"`
+	Usage             *usageJSON         `json:"usage"`
+}
+
+func (e *entry) completionLogprobs(tokens []int32, lps []float32, tops [][]topLogprob, offset int) *completionLogprobs {
+	out := &completionLogprobs{
+		Tokens: make([]string, len(tokens)), TokenLogprobs: lps,
+		TopLogprobs: make([]map[string]float32, len(tokens)), TextOffset: make([]int, len(tokens)),
+	}
+	for i, id := range tokens {
+		p := e.tok.Piece(id)
+		out.Tokens[i] = p
+		out.TextOffset[i] = offset
+		offset += len(p)
+		m := make(map[string]float32, len(tops[i]))
+		for _, t := range tops[i] {
+			m[e.tok.Piece(t.id)] = t.lp
+		}
+		out.TopLogprobs[i] = m
+	}
+	if out.TokenLogprobs == nil {
+		out.TokenLogprobs = []float32{}
+	}
+	return out
+}
+
+func (s *Server) handleCompletions(w http.ResponseWriter, r *http.Request) error {
+	var body completionRequest
+	if err := decodeBody(r, &body); err != nil {
+		return err
+	}
+	e, err := s.lookup(body.Model)
+	if err != nil {
+		return err
+	}
+	if s.Draining() {
+		return errDraining()
+	}
+	req, n, err := body.request(e.tok.VocabSize())
+	if err != nil {
+		return err
+	}
+	if body.Suffix != nil && *body.Suffix != "" {
+		return badRequest("suffix", "suffix is not supported")
+	}
+	if body.BestOf != nil && *body.BestOf != n {
+		return badRequest("best_of", "best_of is not supported (it must equal n)")
+	}
+	if body.Echo {
+		return badRequest("echo", "echo is not supported")
+	}
+	wantLP := false
+	if body.Logprobs != nil {
+		k := *body.Logprobs
+		if k < 0 || k > maxTopLogprobs {
+			return badRequest("logprobs", "logprobs must be in [0, %d], got %d", maxTopLogprobs, k)
+		}
+		wantLP = true
+		req.Sampling.Logprobs, req.Sampling.TopLogprobs = true, k
+	}
+	prompts, err := parsePrompts(body.Prompt, e.tok)
+	if err != nil {
+		return err
+	}
+	maxParam := "max_tokens"
+	if body.MaxCompletionTokens != nil {
+		maxParam = "max_completion_tokens"
+	}
+	for _, p := range prompts {
+		if err := checkLength(p, req.MaxTokens, e.info.ContextLength, "prompt", maxParam); err != nil {
+			return err
+		}
+	}
+	j := &job{e: e, id: newID("cmpl-"), prompts: prompts, n: n, req: req}
+	events, err := s.run(r.Context(), j)
+	if err != nil {
+		return err
+	}
+	resp := completionResponse{
+		ID: j.id, Object: "text_completion", Created: time.Now().Unix(), Model: e.name,
+		SystemFingerprint: e.info.Fingerprint,
+	}
+	if body.Stream {
+		s.streamCompletion(r.Context(), w, events, &resp, j, wantLP, body.includeUsage())
+		return nil
+	}
+	cs, err := collect(r.Context(), events, len(prompts)*n, wantLP)
+	if err != nil {
+		return err
+	}
+	for i, c := range cs {
+		fr := finishReason(c.finish)
+		ch := completionChoice{Index: i, Text: string(c.text), FinishReason: &fr}
+		if wantLP {
+			ch.Logprobs = e.completionLogprobs(c.tokens, c.logprobs, c.tops, 0)
+		}
+		resp.Choices = append(resp.Choices, ch)
+	}
+	u := sumUsage(cs, n)
+	resp.Usage = &u
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+func (s *Server) streamCompletion(ctx context.Context, w http.ResponseWriter, events <-chan choiceEvent, resp *completionResponse, j *job, wantLP, includeUsage bool) {
+	out := newSSE(w)
+	total := len(j.prompts) * j.n
+	cs := make([]*choice, total)
+	offsets := make([]int, total)
+	for i := range cs {
+		cs[i] = &choice{}
+	}
+	chunk := *resp
+	for ce := range events {
+		if out.err != nil {
+			continue // client gone: ctx is cancelled, wait for the streams to end
+		}
+		c, ev := cs[ce.index], ce.ev
+		c.add(ev, false)
+		if ev.Done && ev.Finish == engine.FinishError {
+			out.fail(finishError(c))
+			continue
+		}
+		if ev.Done && ev.Finish == engine.FinishAbort && ctx.Err() != nil {
+			continue
+		}
+		if ev.Text == "" && !ev.Done && !(wantLP && ev.HasToken) {
+			continue
+		}
+		ch := completionChoice{Index: ce.index, Text: ev.Text}
+		if wantLP && ev.HasToken {
+			ch.Logprobs = j.e.completionLogprobs([]int32{ev.Token}, []float32{ev.Logprob}, [][]topLogprob{tops(ev)}, offsets[ce.index])
+			offsets[ce.index] += len(j.e.tok.Piece(ev.Token))
+		}
+		if ev.Done {
+			fr := finishReason(ev.Finish)
+			ch.FinishReason = &fr
+		}
+		chunk.Choices = []completionChoice{ch}
+		out.send(chunk)
+	}
+	if out.err != nil || ctx.Err() != nil {
+		return
+	}
+	if includeUsage {
+		u := sumUsage(cs, j.n)
+		chunk.Choices = []completionChoice{}
+		chunk.Usage = &u
+		out.send(chunk)
+	}
+	out.done()
+}

@@ -1,0 +1,215 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+
+	"github.com/sluice-llm/sluice/engine"
+)
+
+// job is a validated generation request: every prompt is submitted n times
+// (choice index = prompt index*n + j).
+type job struct {
+	e       *entry
+	id      string
+	prompts [][]int32
+	n       int
+	req     engine.Request // template for every choice
+}
+
+// choiceEvent is one event of one choice.
+type choiceEvent struct {
+	index int
+	ev    engine.Event
+}
+
+// run submits every choice of j and returns a channel of their events,
+// closed when every stream has ended. If a Submit fails, the choices
+// already started are cancelled and the error is returned. Cancelling ctx
+// aborts every choice; the channel still closes.
+func (s *Server) run(ctx context.Context, j *job) (<-chan choiceEvent, error) {
+	if s.Draining() {
+		return nil, errDraining()
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	total := len(j.prompts) * j.n
+	streams := make([]Stream, 0, total)
+	for i := 0; i < total; i++ {
+		req := j.req
+		req.Prompt = j.prompts[i/j.n]
+		req.ID = j.id
+		if total > 1 {
+			req.ID = j.id + "-" + strconv.Itoa(i)
+		}
+		if req.Sampling.HasSeed {
+			req.Sampling.Seed += uint64(i % j.n)
+		}
+		st, err := j.e.m.Submit(ctx, &req)
+		if err != nil {
+			cancel()
+			for _, st := range streams {
+				go drainStream(st)
+			}
+			return nil, err
+		}
+		streams = append(streams, st)
+	}
+	s.inflight.Add(1)
+	out := make(chan choiceEvent, 4*total)
+	var wg sync.WaitGroup
+	for i, st := range streams {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			abandoned := false
+			for {
+				ev, ok := st.Next()
+				if !ok {
+					return
+				}
+				if ev.Done {
+					j.e.hist.observe(ev)
+				}
+				if !abandoned {
+					select {
+					case out <- choiceEvent{i, ev}:
+					case <-ctx.Done():
+						abandoned = true
+					}
+				}
+				if ev.Done {
+					return
+				}
+			}
+		}()
+	}
+	go func() {
+		wg.Wait()
+		cancel()
+		close(out)
+		s.inflight.Add(-1)
+	}()
+	return out, nil
+}
+
+func drainStream(st Stream) {
+	for {
+		ev, ok := st.Next()
+		if !ok || ev.Done {
+			return
+		}
+	}
+}
+
+// choice accumulates one choice's output.
+type choice struct {
+	text     []byte
+	tokens   []int32
+	logprobs []float32
+	tops     [][]topLogprob
+	finish   engine.FinishReason
+	usage    engine.Usage
+	err      error
+	done     bool
+}
+
+type topLogprob struct {
+	id int32
+	lp float32
+}
+
+func (c *choice) add(ev engine.Event, wantLogprobs bool) {
+	c.text = append(c.text, ev.Text...)
+	if ev.HasToken && wantLogprobs {
+		c.tokens = append(c.tokens, ev.Token)
+		c.logprobs = append(c.logprobs, ev.Logprob)
+		c.tops = append(c.tops, tops(ev))
+	}
+	if ev.Done {
+		c.done = true
+		c.finish = ev.Finish
+		c.usage = ev.Usage
+		c.err = ev.Err
+	}
+}
+
+func tops(ev engine.Event) []topLogprob {
+	out := make([]topLogprob, len(ev.TopLogprobs))
+	for i, t := range ev.TopLogprobs {
+		out[i] = topLogprob{t.Token, t.Logprob}
+	}
+	return out
+}
+
+// finishError turns a choice that ended in an engine error into an error.
+func finishError(c *choice) error {
+	if c.finish != engine.FinishError {
+		return nil
+	}
+	if c.err != nil {
+		return fmt.Errorf("generation failed: %w", c.err)
+	}
+	return fmt.Errorf("generation failed")
+}
+
+// finishReason is the OpenAI finish_reason of a finished choice.
+func finishReason(f engine.FinishReason) string {
+	if f == "" {
+		return "stop"
+	}
+	return string(f)
+}
+
+// usageJSON is OpenAI's usage object.
+type usageJSON struct {
+	PromptTokens        int                `json:"prompt_tokens"`
+	CompletionTokens    int                `json:"completion_tokens"`
+	TotalTokens         int                `json:"total_tokens"`
+	PromptTokensDetails promptTokenDetails `json:"prompt_tokens_details"`
+}
+
+type promptTokenDetails struct {
+	CachedTokens int `json:"cached_tokens"`
+}
+
+// sumUsage adds up the choices' usage: each prompt's tokens count once
+// (from its first choice), completion tokens for every choice.
+func sumUsage(cs []*choice, n int) usageJSON {
+	var u usageJSON
+	for i, c := range cs {
+		if i%n == 0 {
+			u.PromptTokens += c.usage.PromptTokens
+			u.PromptTokensDetails.CachedTokens += c.usage.CachedTokens
+		}
+		u.CompletionTokens += c.usage.CompletionTokens
+	}
+	u.TotalTokens = u.PromptTokens + u.CompletionTokens
+	return u
+}
+
+// collect reads every event of a job into its choices. It returns early
+// with ctx's error if ctx is done.
+func collect(ctx context.Context, events <-chan choiceEvent, total int, wantLogprobs bool) ([]*choice, error) {
+	cs := make([]*choice, total)
+	for i := range cs {
+		cs[i] = &choice{}
+	}
+	for {
+		select {
+		case ce, ok := <-events:
+			if !ok {
+				for _, c := range cs {
+					if err := finishError(c); err != nil {
+						return nil, err
+					}
+				}
+				return cs, nil
+			}
+			cs[ce.index].add(ce.ev, wantLogprobs)
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}

@@ -1,0 +1,443 @@
+// Package server exposes loaded models over an OpenAI-compatible HTTP API
+// (completions, chat completions, models, tokenize/detokenize), Prometheus
+// metrics with vLLM's metric names, health endpoints and a gRPC service. It
+// is a thin adapter: all generation goes through the engine's public API.
+//
+// One Server serves several models; a request picks one with its "model"
+// field (an empty field picks the first model registered).
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sluice-llm/sluice/engine"
+	"github.com/sluice-llm/sluice/tokenizer/template"
+)
+
+// DefaultMaxBodyBytes is the request body limit when Options.MaxBodyBytes
+// is 0.
+const DefaultMaxBodyBytes = 32 << 20
+
+// Options configure a Server. Zero values mean the documented defaults.
+type Options struct {
+	Version      string       // reported by /version; default "dev"
+	MaxBodyBytes int64        // request body limit (→ 413); default 32 MiB
+	RetryAfter   int          // seconds in Retry-After on 429/503; default 1
+	Logger       *slog.Logger // default: discard
+}
+
+// Server serves registered models over HTTP (Handler) and gRPC.
+type Server struct {
+	opts     Options
+	log      *slog.Logger
+	mu       sync.RWMutex
+	models   map[string]*entry
+	order    []string
+	draining atomic.Bool
+	inflight atomic.Int64 // generation requests being served
+	metrics  *httpMetrics
+	started  time.Time
+	onDrain  []func() // run once by StartDrain (gRPC health → NOT_SERVING)
+}
+
+// entry is one registered model.
+type entry struct {
+	name  string
+	m     Model
+	info  engine.ModelInfo
+	tok   Tokenizer
+	tmpl  *template.Template // nil when the model has no (valid) chat template
+	terr  error              // why tmpl is nil
+	bos   string
+	eos   string
+	hist  *modelHistograms
+	added time.Time
+}
+
+// New returns a Server with no models.
+func New(opts Options) *Server {
+	if opts.Version == "" {
+		opts.Version = "dev"
+	}
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if opts.RetryAfter <= 0 {
+		opts.RetryAfter = 1
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Server{
+		opts:    opts,
+		log:     log,
+		models:  map[string]*entry{},
+		metrics: newHTTPMetrics(),
+		started: time.Now(),
+	}
+}
+
+// AddModel registers m under name (default: m.Info().Name). Its chat
+// template is parsed now; a model without one still serves completions.
+func (s *Server) AddModel(name string, m Model) error {
+	info := m.Info()
+	if name == "" {
+		name = info.Name
+	}
+	if name == "" {
+		return errors.New("server: model has no name")
+	}
+	e := &entry{name: name, m: m, info: info, tok: m.Tokenizer(), hist: newModelHistograms(), added: time.Now()}
+	if e.info.LoadedAt.IsZero() {
+		e.info.LoadedAt = e.added
+	}
+	if e.tok == nil {
+		return fmt.Errorf("server: model %s has no tokenizer", name)
+	}
+	if id := e.tok.BOS(); id >= 0 {
+		e.bos = e.tok.Token(id)
+	}
+	if id := e.tok.EOS(); id >= 0 {
+		e.eos = e.tok.Token(id)
+	}
+	if src := m.ChatTemplate(); src == "" {
+		e.terr = fmt.Errorf("model %s has no chat template (tokenizer.chat_template in its GGUF); use /v1/completions", name)
+	} else if t, err := template.Parse(src); err != nil {
+		e.terr = fmt.Errorf("model %s: its chat template does not parse: %v", name, err)
+	} else {
+		e.tmpl = t
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, dup := s.models[name]; dup {
+		return fmt.Errorf("server: model %q registered twice", name)
+	}
+	s.models[name] = e
+	s.order = append(s.order, name)
+	return nil
+}
+
+// lookup returns the model a request names; "" picks the first one.
+func (s *Server) lookup(name string) (*entry, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if name == "" {
+		if len(s.order) == 0 {
+			return nil, notFound("model_not_found", "no model is loaded")
+		}
+		return s.models[s.order[0]], nil
+	}
+	if e, ok := s.models[name]; ok {
+		return e, nil
+	}
+	return nil, notFound("model_not_found", "the model %q does not exist; available: %s", name, strings.Join(s.order, ", "))
+}
+
+func (s *Server) entries() []*entry {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]*entry, 0, len(s.order))
+	for _, n := range s.order {
+		out = append(out, s.models[n])
+	}
+	return out
+}
+
+// StartDrain makes the server refuse new generation requests with 503
+// (health turns 503 too) while running ones continue.
+func (s *Server) StartDrain() {
+	if s.draining.Swap(true) {
+		return
+	}
+	s.mu.RLock()
+	hooks := append([]func(){}, s.onDrain...)
+	s.mu.RUnlock()
+	for _, h := range hooks {
+		h()
+	}
+}
+
+// Draining reports whether StartDrain was called.
+func (s *Server) Draining() bool { return s.draining.Load() }
+
+// Drain refuses new requests, then waits until every running request has
+// finished (or ctx is done) in every model.
+func (s *Server) Drain(ctx context.Context) error {
+	s.StartDrain()
+	var wg sync.WaitGroup
+	errs := make([]error, 0)
+	var mu sync.Mutex
+	for _, e := range s.entries() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := e.m.Drain(ctx); err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("%s: %w", e.name, err))
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	// Handlers still writing their last bytes.
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for s.inflight.Load() > 0 {
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return errors.Join(append(errs, ctx.Err())...)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Close closes every model.
+func (s *Server) Close() error {
+	var errs []error
+	for _, e := range s.entries() {
+		if err := e.m.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", e.name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Handler returns the HTTP handler of every endpoint.
+func (s *Server) Handler() http.Handler {
+	return http.HandlerFunc(s.serveHTTP)
+}
+
+type route struct {
+	method string
+	h      func(http.ResponseWriter, *http.Request) error
+}
+
+func (s *Server) route(path string) (route, bool) {
+	switch path {
+	case "/v1/completions":
+		return route{http.MethodPost, s.handleCompletions}, true
+	case "/v1/chat/completions":
+		return route{http.MethodPost, s.handleChat}, true
+	case "/v1/models":
+		return route{http.MethodGet, s.handleModels}, true
+	case "/tokenize":
+		return route{http.MethodPost, s.handleTokenize}, true
+	case "/detokenize":
+		return route{http.MethodPost, s.handleDetokenize}, true
+	case "/metrics":
+		return route{http.MethodGet, s.handleMetrics}, true
+	case "/health":
+		return route{http.MethodGet, s.handleHealth}, true
+	case "/ready":
+		return route{http.MethodGet, s.handleReady}, true
+	case "/version":
+		return route{http.MethodGet, s.handleVersion}, true
+	}
+	if strings.HasPrefix(path, "/v1/models/") {
+		return route{http.MethodGet, s.handleModel}, true
+	}
+	return route{}, false
+}
+
+func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	rec := &statusRecorder{ResponseWriter: w}
+	rt, ok := s.route(r.URL.Path)
+	label := r.URL.Path
+	if strings.HasPrefix(label, "/v1/models/") {
+		label = "/v1/models/{model}"
+	}
+	switch {
+	case !ok:
+		label = "other"
+		writeError(rec, notFound("", "no such endpoint: %s %s", r.Method, r.URL.Path))
+	case r.Method != rt.method && !(rt.method == http.MethodGet && r.Method == http.MethodHead):
+		rec.Header().Set("Allow", rt.method)
+		writeError(rec, &apiError{Status: http.StatusMethodNotAllowed, Type: "invalid_request_error",
+			Message: fmt.Sprintf("method %s is not allowed on %s; use %s", r.Method, r.URL.Path, rt.method)})
+	default:
+		if rt.method == http.MethodPost {
+			r.Body = http.MaxBytesReader(rec, r.Body, s.opts.MaxBodyBytes)
+		}
+		if err := rt.h(rec, r); err != nil {
+			if rec.status == 0 {
+				writeError(rec, s.apiErr(err))
+			} else {
+				s.log.Warn("request failed after the response started", "path", r.URL.Path, "err", err)
+			}
+		}
+	}
+	status := rec.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	s.metrics.countHTTP(label, status)
+}
+
+func (s *Server) apiErr(err error) *apiError {
+	ae := toAPIError(err, s.opts.RetryAfter)
+	if ae.RetryAfter > 0 {
+		ae.RetryAfter = s.opts.RetryAfter
+	}
+	if ae.Status == http.StatusTooManyRequests {
+		s.metrics.countRejected("overloaded")
+	} else if ae.Status == http.StatusServiceUnavailable {
+		s.metrics.countRejected("draining")
+	}
+	return ae
+}
+
+// statusRecorder remembers the status written, for metrics and to know
+// whether an error can still become a status code.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.ResponseWriter.Write(b)
+}
+
+func (r *statusRecorder) Flush() {
+	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// newID returns prefix followed by 24 random hex digits.
+func newID(prefix string) string {
+	var b [12]byte
+	rand.Read(b[:])
+	return prefix + hex.EncodeToString(b[:])
+}
+
+// modelCard is one entry of GET /v1/models: OpenAI's fields, vLLM's
+// max_model_len and sluice's registry details.
+type modelCard struct {
+	ID          string `json:"id"`
+	Object      string `json:"object"`
+	Created     int64  `json:"created"`
+	OwnedBy     string `json:"owned_by"`
+	Root        string `json:"root"`
+	MaxModelLen int    `json:"max_model_len"`
+	VocabSize   int    `json:"vocab_size"`
+	Path        string `json:"path"`
+	Fingerprint string `json:"fingerprint"`
+	Arch        string `json:"architecture,omitempty"`
+	QuantMix    string `json:"quant_mix,omitempty"`
+	LoadedAt    string `json:"loaded_at"`
+	ChatTmpl    bool   `json:"chat_template"`
+}
+
+func (e *entry) card() modelCard {
+	return modelCard{
+		ID: e.name, Object: "model", Created: e.info.LoadedAt.Unix(), OwnedBy: "sluice", Root: e.info.Path,
+		MaxModelLen: e.info.ContextLength, VocabSize: e.tok.VocabSize(), Path: e.info.Path, Fingerprint: e.info.Fingerprint,
+		Arch: e.info.Arch, QuantMix: e.info.QuantMix, LoadedAt: e.info.LoadedAt.UTC().Format(time.RFC3339),
+		ChatTmpl: e.tmpl != nil,
+	}
+}
+
+func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) error {
+	cards := []modelCard{}
+	for _, e := range s.entries() {
+		cards = append(cards, e.card())
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"object": "list", "data": cards})
+	return nil
+}
+
+func (s *Server) handleModel(w http.ResponseWriter, r *http.Request) error {
+	name := strings.TrimPrefix(r.URL.Path, "/v1/models/")
+	if name == "" {
+		return notFound("model_not_found", "no model named")
+	}
+	e, err := s.lookup(name)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, e.card())
+	return nil
+}
+
+// healthy reports whether every model is healthy and the server is not
+// draining, with a reason when not.
+func (s *Server) healthy() (bool, map[string]string) {
+	status := map[string]string{}
+	ok := !s.Draining()
+	es := s.entries()
+	if len(es) == 0 {
+		ok = false
+	}
+	for _, e := range es {
+		st := e.m.Stats()
+		switch {
+		case st.Draining:
+			status[e.name] = "draining"
+			ok = false
+		case !st.Healthy:
+			status[e.name] = "unhealthy"
+			ok = false
+		default:
+			status[e.name] = "ok"
+		}
+	}
+	return ok, status
+}
+
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) error {
+	ok, models := s.healthy()
+	code, st := http.StatusOK, "ok"
+	if !ok {
+		code, st = http.StatusServiceUnavailable, "unavailable"
+		if s.Draining() {
+			st = "draining"
+		}
+	}
+	writeJSON(w, code, map[string]any{"status": st, "models": models})
+	return nil
+}
+
+func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) error {
+	ok, _ := s.healthy()
+	if !ok {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false})
+		return nil
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"ready": true})
+	return nil
+}
+
+func (s *Server) handleVersion(w http.ResponseWriter, r *http.Request) error {
+	names := make([]string, 0)
+	for _, e := range s.entries() {
+		names = append(names, e.name)
+	}
+	sort.Strings(names)
+	writeJSON(w, http.StatusOK, map[string]any{"version": s.opts.Version, "models": names})
+	return nil
+}
