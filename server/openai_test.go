@@ -143,7 +143,7 @@ func completionText(c *openai.Completion) []string {
 	return out
 }
 
-func TestOpenAISDKCompletions(t *testing.T) {
+func TestServeSDKCompletions(t *testing.T) {
 	s := newSDKServer(t, Options{}, false, nil)
 	ctx := context.Background()
 	prompt, want, n := goldenText(t)
@@ -338,7 +338,7 @@ func chatParams(content string, maxTokens int) openai.ChatCompletionNewParams {
 	}
 }
 
-func TestOpenAISDKChat(t *testing.T) {
+func TestServeSDKChat(t *testing.T) {
 	s := newSDKServer(t, Options{}, true, nil)
 	ctx := context.Background()
 	p := chatParams("Once upon a time", 24)
@@ -486,7 +486,7 @@ func sdkError(t *testing.T, what string, err error, status int, typ, param, code
 	return ae
 }
 
-func TestOpenAISDKErrors(t *testing.T) {
+func TestServeSDKErrors(t *testing.T) {
 	// One sequence at a time and one waiting request at most make 429
 	// reachable; a 16 KiB body limit makes 413 cheap.
 	s := newSDKServer(t, Options{MaxBodyBytes: 16 << 10, RetryAfter: 3}, true, func(c *engine.Config) {
@@ -564,12 +564,12 @@ func TestOpenAISDKErrors(t *testing.T) {
 	}
 }
 
-// TestOpenAISDKConcurrentClients runs many SDK clients at once against one
+// TestServeSDKConcurrentClients runs many SDK clients at once against one
 // engine, streaming and not, completions and chat, some cancelled midway.
 // Every request must succeed with exactly its tokens or end in the
 // client's cancellation, and the engine must end with no request and no KV
 // block in use. Run it with -race.
-func TestOpenAISDKConcurrentClients(t *testing.T) {
+func TestServeSDKConcurrentClients(t *testing.T) {
 	s := newSDKServer(t, Options{}, true, func(c *engine.Config) { c.MaxNumSeqs, c.KVMemory = 8, 32<<20 })
 	const clients, perClient, tokens = 16, 3, 16
 	var mu sync.Mutex
