@@ -1,7 +1,8 @@
 # sluice build targets. `make test` is the README's test command and what CI runs.
 GO ?= go
 BIN ?= bin/sluice
-MODEL ?= ../shared/models/stories260K.gguf
+MODEL ?=
+PROMPT ?= Once upon a time
 
 .PHONY: build test lint bench fuzz run serve proto clean
 
@@ -24,8 +25,13 @@ FUZZTIME ?= 2m
 fuzz:
 	$(GO) test ./gguf -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
 
+# Serve MODEL (a GGUF path or store reference) on http://127.0.0.1:8080;
+# without MODEL, a random-weight dummy model generated offline.
+serve: build
+	$(BIN) serve $(if $(MODEL),-m $(MODEL))
+
 run: build
-	$(BIN) run -m $(MODEL) -p "Once upon a time"
+	$(BIN) run -m $(if $(MODEL),$(MODEL),dummy:tiny-llama:Q8_0) -p "$(PROMPT)"
 
 # Regenerate the gRPC code in api/sluice/v1 (needs protoc: Debian's
 # protobuf-compiler). The generated files are committed.
