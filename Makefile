@@ -9,9 +9,12 @@ PROMPT ?= Once upon a time
 build:
 	$(GO) build -trimpath -o $(BIN) ./cmd/sluice
 
+# The race detector runs over the concurrent packages (step loop, scheduler,
+# server); the numeric packages run once without it.
 test:
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
+	$(GO) test -race -count=1 -timeout 10m ./kvcache ./scheduler ./engine ./server
 
 lint:
 	@test -z "$$(gofmt -l .)" || (echo "gofmt needed:"; gofmt -l .; exit 1)
