@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/sluice-llm/sluice/sample"
+	"github.com/sluice-llm/sluice/spec"
 )
 
 // Config configures an Engine. Zero values mean the documented defaults.
@@ -52,7 +53,32 @@ type Config struct {
 	MaxNumBatchedTokens int  // token budget per step, default 2048
 	MaxQueue            int  // waiting requests before Submit fails with ErrOverloaded, default 1024
 	DisablePrefixCache  bool // prefix caching is on by default
+
+	// Speculative decoding. Spec picks the proposer: "" (off), "ngram"
+	// (prompt lookup over each request's own tokens) or "draft" (the
+	// smaller model in DraftModelPath, whose vocabulary must be the
+	// target's, token for token). Greedy outputs are the same as without
+	// speculation; sampled ones are distributed the same.
+	Spec           string
+	DraftModelPath string
+	// SpecTokens is the number of tokens drafted per request and step;
+	// 0 adapts it to each request's recent acceptance (1..8).
+	SpecTokens int
+	// SpecMaxBatch turns speculation off for a step whose batch has at
+	// least this many decoding sequences (drafts stop paying when the
+	// target is busy anyway). Default DefaultSpecMaxBatch. With "draft",
+	// min(MaxNumSeqs, SpecMaxBatch) requests hold a draft slot at once.
+	SpecMaxBatch int
 }
+
+// Speculation methods (Config.Spec).
+const (
+	SpecNGram = "ngram"
+	SpecDraft = "draft"
+)
+
+// DefaultSpecMaxBatch is Config.SpecMaxBatch's default.
+const DefaultSpecMaxBatch = 8
 
 // Request is one generation request.
 type Request struct {
@@ -63,6 +89,9 @@ type Request struct {
 	Priority  int           // higher runs first; FCFS within a level
 	IgnoreEOS bool          // keep generating past end-of-generation tokens
 	Arrival   time.Time     // zero: time of Submit
+	// NoSpeculation decodes this request one token per step even when
+	// the engine speculates.
+	NoSpeculation bool
 }
 
 // Event is one step of a request's output, in order. The last event of a
@@ -173,7 +202,28 @@ type Stats struct {
 	// (MeanBatchTokens, MeanBatchSeqs).
 	BatchTokensTotal, BatchSeqsTotal uint64
 
+	// Speculative decoding (Config.Spec): SpecMethod is the proposer
+	// ("ngram", "draft"; "" when off). SpecDrafts counts verifications of
+	// at least one draft token (vllm:spec_decode_num_drafts_total),
+	// SpecDraftTokens the draft tokens verified
+	// (vllm:spec_decode_num_draft_tokens_total) and SpecAcceptedTokens
+	// those accepted (vllm:spec_decode_num_accepted_tokens_total).
+	SpecMethod                                      string
+	SpecDrafts, SpecDraftTokens, SpecAcceptedTokens uint64
+	// SpecAcceptedAt[i] counts accepted draft tokens at position i of
+	// their proposal (vllm:spec_decode_num_accepted_tokens_per_pos_total).
+	SpecAcceptedAt [spec.MaxTrackedPos]uint64
+
 	Draining, Healthy bool
+}
+
+// SpecAcceptanceRate is SpecAcceptedTokens/SpecDraftTokens, 0 before any
+// draft was verified.
+func (s *Stats) SpecAcceptanceRate() float64 {
+	if s.SpecDraftTokens == 0 {
+		return 0
+	}
+	return float64(s.SpecAcceptedTokens) / float64(s.SpecDraftTokens)
 }
 
 // NumStepTimeBuckets is the number of bounds in StepTimeBuckets.

@@ -235,3 +235,48 @@ func BenchmarkSharedPrefix(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkSpec measures a single long greedy generation (SLUICE_BENCH_TOKENS
+// tokens, default here 256, end-of-generation ignored) without
+// speculation, with n-gram proposals and with a draft model: the one in
+// $SLUICE_BENCH_DRAFT, default the benchmark model itself (an upper bound
+// on acceptance). SLUICE_BENCH_SPEC_TOKENS fixes the draft length (default
+// 0: adaptive). Reported: tok/s, accept (the draft tokens' acceptance
+// rate) and tok/step (tokens per forward pass of the target).
+func BenchmarkSpec(b *testing.B) {
+	gen := benchEnv(b, "SLUICE_BENCH_TOKENS", 256)
+	k := benchEnv(b, "SLUICE_BENCH_SPEC_TOKENS", 0)
+	draft := os.Getenv("SLUICE_BENCH_DRAFT")
+	if draft == "" {
+		draft = benchModel(b)
+	}
+	for _, method := range []string{"off", SpecNGram, SpecDraft} {
+		b.Run(method, func(b *testing.B) {
+			cfg := Config{MaxNumSeqs: 4, SpecTokens: k}
+			if method != "off" {
+				cfg.Spec = method
+			}
+			if method == SpecDraft {
+				cfg.DraftModelPath = draft
+			}
+			e := newBenchEngine(b, cfg, 64+gen)
+			prompt := e.Tokenizer().Encode("Once upon a time, there was a little girl named Lily. She loved to play outside.", true, false)
+			req := func() *Request { return &Request{Prompt: prompt, MaxTokens: gen, IgnoreEOS: true} }
+			runBurst(b, e, []*Request{req()}) // warm up
+			st0 := e.Stats()
+			b.ResetTimer()
+			start := time.Now()
+			for range b.N {
+				runBurst(b, e, []*Request{req()})
+			}
+			el := time.Since(start)
+			b.StopTimer()
+			st := e.Stats()
+			b.ReportMetric(float64(gen*b.N)/el.Seconds(), "tok/s")
+			b.ReportMetric(float64(gen*b.N)/float64(st.Steps-st0.Steps), "tok/step")
+			if d := st.SpecDraftTokens - st0.SpecDraftTokens; d > 0 {
+				b.ReportMetric(float64(st.SpecAcceptedTokens-st0.SpecAcceptedTokens)/float64(d), "accept")
+			}
+		})
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"github.com/sluice-llm/sluice/model"
 	"github.com/sluice-llm/sluice/sample"
 	"github.com/sluice-llm/sluice/scheduler"
+	"github.com/sluice-llm/sluice/spec"
 	"github.com/sluice-llm/sluice/tokenizer"
 )
 
@@ -41,6 +42,14 @@ type Engine struct {
 	// maxPoolTokens is the most positions one request may hold: the pool's
 	// slots (the last sampled token needs none).
 	maxPoolTokens int
+
+	// Speculative decoding (nil when Config.Spec is ""): the controller
+	// choosing how many tokens to draft, and for "draft" the draft model
+	// with its own KV cache. The loop owns draft.
+	specCtl    *spec.Controller
+	draftFile  *gguf.File
+	draftModel *model.Model
+	draft      *spec.Draft
 
 	nextID atomic.Uint64
 	queued atomic.Int64 // submitted, not yet scheduled for the first time
@@ -122,6 +131,9 @@ func newEngine(cfg Config, hook func()) (_ *Engine, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
+	if err = e.initSpec(); err != nil {
+		return nil, err
+	}
 	e.eog = e.tok.EOGs()
 	for _, id := range mc.EOS {
 		if !containsID(e.eog, id) {
@@ -149,6 +161,20 @@ func newEngine(cfg Config, hook func()) (_ *Engine, err error) {
 
 // release frees what New built (after the loop has stopped).
 func (e *Engine) release() {
+	if e.draft != nil {
+		e.draft.Close()
+		e.draft = nil
+	}
+	if e.draftModel != nil {
+		e.draftModel.Close()
+		e.draftModel = nil
+	}
+	if e.draftFile != nil {
+		if err := e.draftFile.Close(); err != nil && e.closeErr == nil {
+			e.closeErr = err
+		}
+		e.draftFile = nil
+	}
 	if e.kv != nil {
 		e.kv.Free()
 		e.kv = nil
@@ -362,6 +388,15 @@ func (e *Engine) prepare(req *Request) (*request, error) {
 		stop:      sample.NewStopMatcher(params.Stop),
 		arrival:   arrival,
 	}
+	if e.specCtl != nil && !req.NoSpeculation {
+		r.spec = &reqSpec{ctx: append(make([]int32, 0, n+min(maxTok, 256)), req.Prompt...)}
+		if e.cfg.Spec == SpecNGram {
+			if r.spec.ngram, err = spec.NewNGram(spec.NGramConfig{}); err != nil {
+				return nil, err
+			}
+		}
+		r.spec.ver = spec.NewVerifier(smp)
+	}
 	if e.cfg.DisablePrefixCache {
 		// A key of its own keeps the request's blocks from matching any
 		// other request's.
@@ -488,4 +523,64 @@ func (e *Engine) inLoop(fn func()) error {
 	case <-e.loopDone:
 		return ErrClosed
 	}
+}
+
+// initSpec sets up speculative decoding as configured: the controller,
+// and for Config.Spec "draft" the draft model (refused unless its
+// vocabulary is the target's) with a KV cache of one slot per request
+// that may draft at once.
+func (e *Engine) initSpec() (err error) {
+	if e.cfg.Spec == "" {
+		return nil
+	}
+	if e.specCtl, err = spec.NewController(spec.ControllerConfig{
+		FixedK:      e.cfg.SpecTokens,
+		MaxBatch:    e.cfg.SpecMaxBatch,
+		TokenBudget: e.cfg.MaxNumBatchedTokens,
+	}); err != nil {
+		return fmt.Errorf("engine: %w", err)
+	}
+	if e.cfg.Spec != SpecDraft {
+		return nil
+	}
+	path := e.cfg.DraftModelPath
+	if e.draftFile, err = gguf.Open(path); err != nil {
+		return fmt.Errorf("engine: draft model: %w", err)
+	}
+	target, ok := e.file.Strings("tokenizer.ggml.tokens")
+	if !ok {
+		return fmt.Errorf("engine: %s has no tokenizer.ggml.tokens to check a draft model's vocabulary against", e.cfg.ModelPath)
+	}
+	draft, ok := e.draftFile.Strings("tokenizer.ggml.tokens")
+	if !ok {
+		return fmt.Errorf("engine: draft model %s has no tokenizer.ggml.tokens", path)
+	}
+	if err := spec.CheckVocab(target, draft); err != nil {
+		return fmt.Errorf("engine: draft model %s cannot draft for %s: %w", path, e.cfg.ModelPath, err)
+	}
+	if e.draftModel, err = model.Load(e.draftFile, e.be, model.Options{}); err != nil {
+		return fmt.Errorf("engine: draft model %s: %w", path, err)
+	}
+	if v := e.draftModel.Config().VocabSize; v != e.vocab {
+		return fmt.Errorf("engine: draft model %s has %d logits per token, the target %d", path, v, e.vocab)
+	}
+	// Speculation is off for batches of SpecMaxBatch sequences, so that
+	// many slots serve every request drafting in one step; a request
+	// that finds none decodes without drafts until one is free.
+	slots := min(e.cfg.MaxNumSeqs, e.cfg.SpecMaxBatch)
+	perSlot := min(e.ctxLen, e.maxPoolTokens+1)
+	if e.draft, err = spec.NewDraft(e.draftModel, spec.DraftOptions{
+		Slots:     slots,
+		MaxTokens: perSlot,
+		BlockSize: e.plan.BlockSize,
+	}); err != nil {
+		return fmt.Errorf("engine: %w", err)
+	}
+	dc := e.draftModel.Config()
+	bs := e.plan.BlockSize
+	kvBytes := int64(dc.KVBytesPerToken(model.DefaultKVType)) * int64(slots) * int64((perSlot+bs-1)/bs*bs)
+	e.plan.Notes = append(e.plan.Notes, fmt.Sprintf(
+		"draft model %s: %d KV slots of %d tokens, %d bytes besides this plan (and its weights, %d bytes)",
+		path, slots, perSlot, kvBytes, e.draftFile.Size()))
+	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/sluice-llm/sluice/model"
 	"github.com/sluice-llm/sluice/sample"
 	"github.com/sluice-llm/sluice/scheduler"
+	"github.com/sluice-llm/sluice/spec"
 	"github.com/sluice-llm/sluice/tokenizer"
 )
 
@@ -33,6 +34,27 @@ type request struct {
 	cached                       int  // prompt tokens hit in the prefix cache at first admission
 	generated                    int
 	tok                          [1]int32 // the Result's Tokens storage
+
+	spec *reqSpec // nil: no speculation for this request
+}
+
+// reqSpec is a speculating request's state.
+type reqSpec struct {
+	ctx   []int32 // prompt and confirmed output: what proposers continue
+	st    spec.ReqState
+	ver   *spec.Verifier
+	ngram *spec.NGram    // Config.Spec "ngram"
+	dseq  *spec.DraftSeq // Config.Spec "draft", while it holds a slot
+	prop  spec.Proposal  // the drafts in flight (and their distributions)
+	emit  []int32        // the Result's Tokens storage after a verification
+}
+
+// releaseDraft gives r's draft model slot back, if it holds one.
+func (r *request) releaseDraft() {
+	if r.spec != nil && r.spec.dseq != nil {
+		r.spec.dseq.Release()
+		r.spec.dseq = nil
+	}
 }
 
 // outEvent is an event waiting for the end of the step to be delivered.
@@ -56,6 +78,11 @@ type loop struct {
 	now     time.Time // end of the current step's forward pass
 	results []scheduler.Result
 	out     []outEvent
+
+	// Speculative decoding: counters, and the draft model's batch.
+	specStats spec.Stats
+	jobs      []spec.DraftJob
+	jobRes    []int // jobs[j] proposes for results[jobRes[j]]
 
 	steps, promptTokens, genTokens, preemptions uint64
 	finished                                    map[FinishReason]uint64
@@ -177,6 +204,13 @@ func (lp *loop) step() bool {
 		return false
 	}
 	lp.preemptions += uint64(len(plan.Preempted))
+	for _, id := range plan.Preempted {
+		// Its drafts are dropped; the draft slot goes to whoever drafts
+		// next (the request recomputes it if it gets one back).
+		if r := lp.live[id]; r != nil {
+			r.releaseDraft()
+		}
+	}
 	if len(plan.Seqs) == 0 {
 		return false
 	}
@@ -203,7 +237,9 @@ func (lp *loop) step() bool {
 		}
 		for k, tok := range s.Tokens {
 			pos := s.Start + k
-			if s.Logits && pos == s.End-1 {
+			// With drafts, the last confirmed token's row and each
+			// draft's row verify them.
+			if s.Logits && pos >= s.End-1-s.NumDraft {
 				b.Outputs = append(b.Outputs, int32(len(b.Tokens)))
 			}
 			b.Tokens = append(b.Tokens, tok)
@@ -238,13 +274,25 @@ func (lp *loop) step() bool {
 		if !s.Logits {
 			continue
 		}
-		logits := e.model.LogitsRow(row)
-		row++
+		base := row
+		row += s.NumDraft + 1
 		r := lp.live[s.ID]
 		if r == nil {
 			continue
 		}
-		lp.results = append(lp.results, lp.sample(r, logits))
+		if s.NumDraft > 0 && r.spec != nil {
+			lp.results = append(lp.results, lp.verify(r, s, base))
+		} else {
+			// Row base follows the last confirmed token; drafts (never
+			// expected here) are then all rejected.
+			lp.results = append(lp.results, lp.sample(r, e.model.LogitsRow(base)))
+			if r.spec != nil {
+				e.specCtl.Observe(&r.spec.st, 0, 0) // ages its history
+			}
+		}
+	}
+	if e.specCtl != nil {
+		lp.propose()
 	}
 	if err := e.sched.Update(lp.results); err != nil {
 		lp.fail(err)
@@ -269,20 +317,125 @@ func (lp *loop) sample(r *request, logits []float32) scheduler.Result {
 	}
 	tok := res.Token
 	r.sampler.Accept(tok)
+	r.tok[0] = tok
+	done := lp.emit(r, tok, res.Stop, res.Logprob, res.TopLogprobs)
+	return scheduler.Result{ID: r.id, Tokens: r.tok[:], Finished: done}
+}
+
+// verify checks the NumDraft drafts that entry s computed for r against
+// the target's logits rows base..base+NumDraft, emits the accepted run and
+// the target's own next token one event each, cut where a stop condition
+// triggers, and returns the scheduler's result.
+func (lp *loop) verify(r *request, s *scheduler.Scheduled, base int) scheduler.Result {
+	e := lp.e
+	sp := r.spec
+	nd := s.NumDraft
+	draft := s.Tokens[len(s.Tokens)-nd:]
+	q := sp.prop.Dists()
+	if len(q) < nd*e.vocab {
+		q = nil
+	}
+	rows := func(i int) []float32 { return e.model.LogitsRow(base + i) }
+	out, acc, err := sp.ver.Verify(r.sampler, draft, q, rows, sp.emit[:0])
+	sp.emit = out
+	if err != nil {
+		lp.finish(r, FinishError, fmt.Errorf("engine: sampling: %w", err), Event{})
+		return scheduler.Result{ID: r.id, Finished: true}
+	}
+	lp.specStats.Record(nd, acc)
+	e.specCtl.Observe(&sp.st, nd, acc)
+	for j, tok := range out {
+		var logprob float32
+		var top []sample.TokenLogprob
+		if r.logprobs {
+			logprob, top = r.sampler.Logprobs(rows(j), tok)
+		}
+		if lp.emit(r, tok, r.sampler.IsStopToken(tok), logprob, top) {
+			// The run ends here: a stop among the drafts is reported as
+			// the end of the accepted ones.
+			a := min(acc, j)
+			return scheduler.Result{ID: r.id, Accepted: a, Tokens: out[a : j+1], Finished: true}
+		}
+	}
+	return scheduler.Result{ID: r.id, Accepted: acc, Tokens: out[acc:]}
+}
+
+// propose asks the proposer for the drafts of every request that sampled
+// this step and goes on, as many as the controller allows for this batch
+// size, and puts them into the results for the scheduler to verify next
+// step.
+func (lp *loop) propose() {
+	e := lp.e
+	batch := len(lp.results)
+	for i := range lp.results {
+		res := &lp.results[i]
+		r := lp.live[res.ID]
+		if res.Finished || r == nil || r.spec == nil {
+			continue
+		}
+		sp := r.spec
+		k := min(e.specCtl.K(&sp.st, batch), r.maxTokens-r.generated-1)
+		if k <= 0 {
+			if sp.ngram != nil {
+				sp.ngram.Propose(sp.ctx, 0, &sp.prop) // keeps the index current
+			}
+			continue
+		}
+		switch {
+		case sp.ngram != nil:
+			sp.ngram.Propose(sp.ctx, k, &sp.prop)
+			res.Drafts = sp.prop.Tokens
+		case e.draft != nil:
+			if sp.dseq == nil {
+				ds, err := e.draft.Acquire(r.sampler.Params(), r.sampler.Seed())
+				if err != nil {
+					continue // every slot taken: no drafts this step
+				}
+				sp.dseq = ds
+			}
+			if chunk := e.cfg.MaxNumBatchedTokens; len(sp.ctx)-sp.dseq.Cached() > chunk {
+				if err := sp.dseq.Prefill(sp.ctx, chunk); err != nil {
+					continue
+				}
+			}
+			lp.jobs = append(lp.jobs, spec.DraftJob{Seq: sp.dseq, Ctx: sp.ctx, K: k, Out: &sp.prop})
+			lp.jobRes = append(lp.jobRes, i)
+		}
+	}
+	if len(lp.jobs) == 0 {
+		return
+	}
+	// A failed draft forward proposes nothing: those requests decode one
+	// token next step.
+	_ = e.draft.ProposeBatch(lp.jobs)
+	for j, i := range lp.jobRes {
+		lp.results[i].Drafts = lp.jobs[j].Out.Tokens
+		lp.jobs[j] = spec.DraftJob{}
+	}
+	lp.jobs, lp.jobRes = lp.jobs[:0], lp.jobRes[:0]
+}
+
+// emit delivers one generated token of r: its event (text, logprobs) and
+// its stop conditions (stop is set for a stop token). It reports whether r
+// finished with it; the token's event is then r's final one.
+func (lp *loop) emit(r *request, tok int32, stop bool, logprob float32, top []sample.TokenLogprob) bool {
 	r.generated++
 	lp.genTokens++
 	if r.generated == 1 {
 		r.firstTok = lp.now
 	}
+	if r.spec != nil {
+		r.spec.ctx = append(r.spec.ctx, tok)
+	}
 	ev := Event{Token: tok, HasToken: true, Elapsed: lp.now.Sub(r.arrival)}
 	if r.logprobs {
-		ev.Logprob = res.Logprob
-		if len(res.TopLogprobs) > 0 {
-			ev.TopLogprobs = append([]sample.TokenLogprob(nil), res.TopLogprobs...)
+		ev.Logprob = logprob
+		if len(top) > 0 {
+			ev.TopLogprobs = append([]sample.TokenLogprob(nil), top...)
 		}
 	}
 	var finish FinishReason
-	if res.Stop {
+	if stop {
 		// A stop token ends the text; its own text is not part of it.
 		finish = FinishStop
 	} else {
@@ -295,11 +448,9 @@ func (lp *loop) sample(r *request, logits []float32) scheduler.Result {
 	if finish == "" && r.generated >= r.maxTokens {
 		finish = FinishLength
 	}
-	r.tok[0] = tok
-	result := scheduler.Result{ID: r.id, Tokens: r.tok[:]}
 	if finish == "" {
 		lp.out = append(lp.out, outEvent{r.stream, ev})
-		return result
+		return false
 	}
 	if !r.stop.Stopped() {
 		// Settle what the decoder and the stop matcher still hold.
@@ -311,9 +462,8 @@ func (lp *loop) sample(r *request, logits []float32) scheduler.Result {
 			ev.Text += r.stop.Flush()
 		}
 	}
-	result.Finished = true
 	lp.finish(r, finish, nil, ev)
-	return result
+	return true
 }
 
 // finish ends r's stream with ev as its final event and forgets r. The
@@ -338,6 +488,7 @@ func (lp *loop) finish(r *request, reason FinishReason, err error, ev Event) {
 	}
 	lp.out = append(lp.out, outEvent{r.stream, ev})
 	delete(lp.live, r.id)
+	r.releaseDraft()
 	if r.stopCancel != nil {
 		r.stopCancel()
 	}
@@ -387,6 +538,12 @@ func (lp *loop) publish() {
 	s.StepTimeHist = lp.stepHist
 	s.BatchTokens, s.BatchSeqs = lp.batchTokens, lp.batchSeqs
 	s.BatchTokensTotal, s.BatchSeqsTotal = lp.batchTokensTotal, lp.batchSeqsTotal
+	if e.specCtl != nil {
+		ss := lp.specStats.Snapshot()
+		s.SpecMethod = e.cfg.Spec
+		s.SpecDrafts, s.SpecDraftTokens, s.SpecAcceptedTokens = ss.Drafts, ss.DraftTokens, ss.AcceptedTokens
+		s.SpecAcceptedAt = ss.AcceptedAt
+	}
 	for k, v := range lp.finished {
 		s.Finished[k] = v
 	}

@@ -182,6 +182,20 @@ func (c *Config) fill() error {
 	if c.MaxQueue == 0 {
 		c.MaxQueue = DefaultMaxQueue
 	}
+	switch c.Spec {
+	case "", SpecNGram, SpecDraft:
+	default:
+		return fmt.Errorf("engine: Spec %q: want \"\" (off), %q or %q", c.Spec, SpecNGram, SpecDraft)
+	}
+	if c.Spec == SpecDraft && c.DraftModelPath == "" {
+		return fmt.Errorf("engine: Spec %q needs DraftModelPath, the draft model's GGUF file", SpecDraft)
+	}
+	if c.SpecTokens < 0 || c.SpecMaxBatch < 0 {
+		return fmt.Errorf("engine: SpecTokens %d, SpecMaxBatch %d: must not be negative", c.SpecTokens, c.SpecMaxBatch)
+	}
+	if c.SpecMaxBatch == 0 {
+		c.SpecMaxBatch = DefaultSpecMaxBatch
+	}
 	if c.MaxNumSeqs < 1 || c.MaxNumBatchedTokens < 1 || c.MaxQueue < 1 || c.Threads < 0 {
 		return fmt.Errorf("engine: MaxNumSeqs %d, MaxNumBatchedTokens %d, MaxQueue %d, Threads %d: must be positive",
 			c.MaxNumSeqs, c.MaxNumBatchedTokens, c.MaxQueue, c.Threads)

@@ -447,3 +447,24 @@ func probs(work []cand, hist []float64, logits []float32, s *Sampler, ch *chain,
 	}
 	return dst
 }
+
+// Logprobs returns what Sample reports in Result.Logprob and
+// Result.TopLogprobs, for a token chosen elsewhere (an accepted
+// speculative draft token): the log-softmax of the raw logits at tok and
+// the Params.TopLogprobs most likely tokens. The top list aliases a buffer
+// of the Sampler that the next Sample or Logprobs call overwrites. It
+// neither records tok nor draws.
+func (s *Sampler) Logprobs(logits []float32, tok int32) (float32, []TokenLogprob) {
+	lse := s.rawLogprobs(logits)
+	var lp float32
+	if tok >= 0 && int(tok) < len(logits) {
+		lp = sanitize(logits[tok]) - lse
+	}
+	if len(s.topc) == 0 {
+		return lp, nil
+	}
+	for i, c := range s.topc {
+		s.top[i] = TokenLogprob{Token: c.id, Logprob: c.val - lse}
+	}
+	return lp, s.top[:len(s.topc)]
+}

@@ -166,13 +166,14 @@ func TestCompletionsSamplingParams(t *testing.T) {
 	if sp.Temperature != 0.7 || sp.TopP != 0.9 || sp.TopK != 40 || sp.MinP != 0.05 || !sp.HasSeed || sp.Seed != 42 ||
 		sp.PresencePenalty != 0.5 || sp.FrequencyPenalty != -0.5 || sp.RepetitionPenalty != 1.1 ||
 		!reflect.DeepEqual(sp.Stop, []string{"zz", "yy"}) || !got.IgnoreEOS || sp.LogitBias[5] != -100 ||
-		!reflect.DeepEqual(sp.StopTokens, []int32{7}) || got.Priority != 3 {
+		!reflect.DeepEqual(sp.StopTokens, []int32{7}) || got.Priority != 3 || got.NoSpeculation {
 		t.Errorf("engine request %+v", got)
 	}
-	// max_completion_tokens wins over max_tokens; a single stop string.
-	post(t, ts.URL+"/v1/completions", `{"prompt":"x","max_tokens":3,"max_completion_tokens":4,"stop":"q","top_k":-1}`)
+	// max_completion_tokens wins over max_tokens; a single stop string;
+	// "speculative": false opts out of speculative decoding.
+	post(t, ts.URL+"/v1/completions", `{"prompt":"x","max_tokens":3,"max_completion_tokens":4,"stop":"q","top_k":-1,"speculative":false}`)
 	got = m.requests()[1]
-	if got.MaxTokens != 4 || !reflect.DeepEqual(got.Sampling.Stop, []string{"q"}) || got.Sampling.TopK != 0 {
+	if got.MaxTokens != 4 || !reflect.DeepEqual(got.Sampling.Stop, []string{"q"}) || got.Sampling.TopK != 0 || !got.NoSpeculation {
 		t.Errorf("engine request %+v", got)
 	}
 }

@@ -197,6 +197,9 @@ func (s *Server) writeMetrics(w io.Writer) error {
 	counter("vllm:prompt_tokens_total", "Number of prefill tokens processed.", func(st engine.Stats) uint64 { return st.PromptTokens })
 	counter("vllm:generation_tokens_total", "Number of generation tokens processed.", func(st engine.Stats) uint64 { return st.GenerationTokens })
 	counter("vllm:num_preemptions_total", "Cumulative number of preemptions from the engine.", func(st engine.Stats) uint64 { return st.Preemptions })
+	counter("vllm:spec_decode_num_drafts_total", "Number of spec decoding drafts.", func(st engine.Stats) uint64 { return st.SpecDrafts })
+	counter("vllm:spec_decode_num_draft_tokens_total", "Number of draft tokens.", func(st engine.Stats) uint64 { return st.SpecDraftTokens })
+	counter("vllm:spec_decode_num_accepted_tokens_total", "Number of accepted tokens.", func(st engine.Stats) uint64 { return st.SpecAcceptedTokens })
 
 	p.header("vllm:request_success_total", "counter", "Count of successfully processed requests.")
 	for i, e := range es {

@@ -41,6 +41,7 @@ type commonParams struct {
 	StreamOptions       *streamOptions     `json:"stream_options"`
 	User                string             `json:"user"`
 	IgnoreEOS           bool               `json:"ignore_eos"`
+	Speculative         *bool              `json:"speculative"` // false opts out of speculative decoding
 	LogitBias           map[string]float64 `json:"logit_bias"`
 	Priority            int                `json:"priority"`
 }
@@ -247,6 +248,7 @@ func (p *commonParams) request(vocab int) (engine.Request, int, error) {
 		}
 	}
 	req.IgnoreEOS = p.IgnoreEOS
+	req.NoSpeculation = p.Speculative != nil && !*p.Speculative
 	req.Priority = p.Priority
 	return req, n, nil
 }

@@ -58,6 +58,10 @@ type serveOptions struct {
 	shutdownTimeout  time.Duration
 	logLevel         string
 	dummyDefault     bool // no model was given: serving defaultServeModel
+	spec             string
+	draftModel       string // reference as given; draftPath once resolved
+	draftPath        string
+	specTokens       int
 }
 
 // defaultServeModel is served when no model is given: a random-weight model
@@ -87,6 +91,9 @@ var serveEnv = []struct{ flag, env string }{
 	{"max-body", "SLUICE_MAX_BODY"},
 	{"shutdown-timeout", "SLUICE_SHUTDOWN_TIMEOUT"},
 	{"log-level", "SLUICE_LOG_LEVEL"},
+	{"spec", "SLUICE_SPEC"},
+	{"draft-model", "SLUICE_DRAFT_MODEL"},
+	{"spec-tokens", "SLUICE_SPEC_TOKENS"},
 }
 
 func serveFlags(fs *flag.FlagSet, o *serveOptions) {
@@ -113,6 +120,9 @@ func serveFlags(fs *flag.FlagSet, o *serveOptions) {
 	fs.StringVar(&o.maxBody, "max-body", "32MiB", "largest request body accepted (larger ones get 413)")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGINT/SIGTERM, how long running requests may take to finish")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&o.spec, "spec", "", "speculative decoding: ngram (prompt lookup) or draft (a smaller model, --draft-model); empty: off")
+	fs.StringVar(&o.draftModel, "draft-model", "", "draft `model` for --spec draft (a file or store reference); its vocabulary must be the served model's; implies --spec draft")
+	fs.IntVar(&o.specTokens, "spec-tokens", 0, "tokens drafted per request and step (0: adapt to the acceptance rate)")
 }
 
 // applyEnv sets the flags that the command line does not set from their
@@ -219,6 +229,7 @@ func (o *serveOptions) engineConfig(name string, files ...string) engine.Config 
 		KVMemoryFraction: o.kvFraction, KVType: o.kvType, BlockSize: o.blockSize, ContextLength: o.ctx,
 		MaxNumSeqs: o.maxNumSeqs, MaxNumBatchedTokens: o.maxBatchedTokens, MaxQueue: o.maxQueue,
 		DisablePrefixCache: o.noPrefixCache,
+		Spec:               o.spec, DraftModelPath: o.draftPath, SpecTokens: o.specTokens,
 	}
 	if len(files) > 1 {
 		cfg.ModelFiles = files
@@ -266,6 +277,15 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("%w: two models are named %q; name them with --model NAME=MODEL or --name", errUsage, name)
 		}
 		seen[name] = true
+	}
+
+	if o.draftModel != "" {
+		if o.spec == "" {
+			o.spec = engine.SpecDraft
+		}
+		if o.draftPath, err = resolveModel(o.draftModel, o.offline, stderr); err != nil {
+			return fmt.Errorf("draft model: %w", err)
+		}
 	}
 
 	if o.dryRun {

@@ -54,7 +54,7 @@ func TestServeFlagsEnv(t *testing.T) {
 		"SLUICE_MODEL": "env.gguf", "SLUICE_HOST": "0.0.0.0", "SLUICE_PORT": "9000", "SLUICE_GRPC_PORT": "9001",
 		"SLUICE_KV_MEMORY": "2GiB", "SLUICE_BLOCK_SIZE": "32", "SLUICE_MAX_NUM_SEQS": "8", "SLUICE_MAX_NUM_BATCHED_TOKENS": "512",
 		"SLUICE_MAX_QUEUE": "10", "SLUICE_THREADS": "3", "SLUICE_CTX": "1024", "SLUICE_KV_TYPE": "f32",
-		"SLUICE_NO_PREFIX_CACHE": "true", "SLUICE_SHUTDOWN_TIMEOUT": "5s",
+		"SLUICE_NO_PREFIX_CACHE": "true", "SLUICE_SHUTDOWN_TIMEOUT": "5s", "SLUICE_SPEC": "ngram", "SLUICE_SPEC_TOKENS": "3",
 	})
 	// Flags on the command line win over the environment.
 	o, err := parseServe([]string{"--port", "9100", "--model", "b=b.gguf", "--threads=4"}, env, io.Discard)
@@ -66,7 +66,8 @@ func TestServeFlagsEnv(t *testing.T) {
 	}
 	cfg := o.engineConfig("a", "a.gguf")
 	if cfg.KVMemory != 2<<30 || cfg.BlockSize != 32 || cfg.MaxNumSeqs != 8 || cfg.MaxNumBatchedTokens != 512 || cfg.MaxQueue != 10 ||
-		cfg.Threads != 4 || cfg.ContextLength != 1024 || cfg.KVType != "f32" || !cfg.DisablePrefixCache {
+		cfg.Threads != 4 || cfg.ContextLength != 1024 || cfg.KVType != "f32" || !cfg.DisablePrefixCache ||
+		cfg.Spec != "ngram" || cfg.SpecTokens != 3 {
 		t.Errorf("engine config %+v", cfg)
 	}
 	specs := o.specs()
