@@ -158,6 +158,10 @@ func (s *Server) handleCompletions(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
+	if len(prompts) > maxChoices/n {
+		return badRequest("prompt", "at most %d choices are allowed per request; %d prompts with n = %d ask for %d",
+			maxChoices, len(prompts), n, len(prompts)*n)
+	}
 	maxParam := "max_tokens"
 	if body.MaxCompletionTokens != nil {
 		maxParam = "max_completion_tokens"

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -809,5 +810,27 @@ func TestDrain(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("Drain did not return")
+	}
+}
+
+// A prompt array times n is bounded: the choices of one request are all
+// submitted (and their streams allocated) up front.
+func TestCompletionsTooManyChoices(t *testing.T) {
+	m := newFake("tiny")
+	_, ts := newTestServer(t, Options{}, m)
+	prompts := strings.TrimSuffix(strings.Repeat(`[5],`, maxChoices/maxN+1), ",")
+	r := post(t, ts.URL+"/v1/completions", `{"prompt":[`+prompts+`],"n":`+strconv.Itoa(maxN)+`,"max_tokens":1}`)
+	checkError(t, r, http.StatusBadRequest, "prompt")
+	if n := len(m.requests()); n != 0 {
+		t.Errorf("%d requests reached the engine", n)
+	}
+	// At the limit the request runs.
+	prompts = strings.TrimSuffix(strings.Repeat(`[5],`, maxChoices/maxN), ",")
+	r = post(t, ts.URL+"/v1/completions", `{"prompt":[`+prompts+`],"n":`+strconv.Itoa(maxN)+`,"max_tokens":1}`)
+	if r.status != http.StatusOK {
+		t.Fatalf("status %d: %s", r.status, r.body)
+	}
+	if got := len(decode[completionResponse](t, r).Choices); got != maxChoices {
+		t.Errorf("%d choices, want %d", got, maxChoices)
 	}
 }

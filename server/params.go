@@ -15,8 +15,9 @@ import (
 
 // Limits on request fields beyond the sampler's own.
 const (
-	maxN           = 128 // choices per request
-	maxStops       = 16  // stop strings
+	maxN           = 128  // choices per prompt
+	maxChoices     = 1024 // choices per request: prompts × n
+	maxStops       = 16   // stop strings
 	maxTopLogprobs = 20
 )
 
