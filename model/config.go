@@ -68,6 +68,11 @@ func ReadConfig(f *gguf.File) (Config, error) {
 		return c, fmt.Errorf("model: tensor token_embd.weight has shape %v, want [%d, vocab]", ti.Dims, c.Dim)
 	}
 	c.VocabSize = int(ti.Dims[1])
+	// Every block has several tensors: a block count beyond the size of the
+	// tensor index is corrupt, and Load must not size anything by it.
+	if c.Layers > len(f.Tensors) {
+		return c, fmt.Errorf("model: %s.block_count=%d but the file has only %d tensors", c.Arch, c.Layers, len(f.Tensors))
+	}
 	if v, ok := f.Uint32(c.Arch + ".vocab_size"); ok && int(v) != c.VocabSize {
 		return c, fmt.Errorf("model: %s.vocab_size=%d but token_embd.weight has %d rows", c.Arch, v, c.VocabSize)
 	}
@@ -138,11 +143,21 @@ func readConfig(f *gguf.File) (Config, error) {
 			key("attention.value_length"), vl, c.HeadDim)
 	}
 
-	c.NormEps = md.floatOpt(key("attention.layer_norm_rms_epsilon"), -1)
-	if c.NormEps < 0 {
+	if _, ok := f.Get(key("attention.layer_norm_rms_epsilon")); !ok {
 		return c, fmt.Errorf("model: metadata key %s is missing", key("attention.layer_norm_rms_epsilon"))
 	}
+	c.NormEps = md.floatOpt(key("attention.layer_norm_rms_epsilon"), 0)
+	if md.err != nil {
+		return c, md.err
+	}
+	if !finite(c.NormEps) || c.NormEps < 0 {
+		return c, fmt.Errorf("model: %s=%v must be a finite non-negative number",
+			key("attention.layer_norm_rms_epsilon"), c.NormEps)
+	}
 	c.AttnScale = md.floatOpt(key("attention.scale"), 0)
+	if !finite(c.AttnScale) {
+		return c, fmt.Errorf("model: %s=%v is not finite", key("attention.scale"), c.AttnScale)
+	}
 	if c.AttnScale == 0 {
 		c.AttnScale = float32(1 / math.Sqrt(float64(c.HeadDim)))
 	}
@@ -153,6 +168,9 @@ func readConfig(f *gguf.File) (Config, error) {
 			key("rope.dimension_count"), c.RopeDims, c.HeadDim)
 	}
 	c.RopeBase = md.floatOpt(key("rope.freq_base"), 10000)
+	if !finite(c.RopeBase) || c.RopeBase <= 0 {
+		return c, fmt.Errorf("model: %s=%v must be a finite positive number", key("rope.freq_base"), c.RopeBase)
+	}
 	c.RopeNeoX = arch == "qwen2"
 	c.RopeScale = 1
 	c.RopeScaling = "none"
@@ -165,6 +183,9 @@ func readConfig(f *gguf.File) (Config, error) {
 		} else {
 			scalingType = "none"
 		}
+	}
+	if !finite(factor) {
+		return c, fmt.Errorf("model: rope scaling factor %v is not finite", factor)
 	}
 	switch strings.ToLower(scalingType) {
 	case "none", "":
@@ -192,6 +213,8 @@ func readConfig(f *gguf.File) (Config, error) {
 	}
 	return c, nil
 }
+
+func finite(x float32) bool { return !math.IsNaN(float64(x)) && !math.IsInf(float64(x), 0) }
 
 func containsID(s []int32, v int32) bool {
 	for _, x := range s {

@@ -134,6 +134,22 @@ func TestLoadErrors(t *testing.T) {
 		}, want: []string{`rope.scaling.type="yarn" is not supported`}},
 		{name: "mixture of experts", extra: func(w *gguf.Writer) { w.Set("llama.expert_count", uint32(8)) },
 			want: []string{"8 experts"}},
+		{name: "negative rope base", extra: func(w *gguf.Writer) { w.Set("llama.rope.freq_base", float32(-1)) },
+			want: []string{"llama.rope.freq_base=-1", "positive"}},
+		{name: "zero rope base", extra: func(w *gguf.Writer) { w.Set("llama.rope.freq_base", float32(0)) },
+			want: []string{"llama.rope.freq_base=0", "positive"}},
+		{name: "NaN norm epsilon", kv: setKV("llama.attention.layer_norm_rms_epsilon", float32(math.NaN())),
+			want: []string{"layer_norm_rms_epsilon=NaN"}},
+		{name: "negative norm epsilon", kv: setKV("llama.attention.layer_norm_rms_epsilon", float32(-1e-5)),
+			want: []string{"layer_norm_rms_epsilon=-1e-05", "non-negative"}},
+		{name: "infinite attention scale", extra: func(w *gguf.Writer) { w.Set("llama.attention.scale", float32(math.Inf(1))) },
+			want: []string{"llama.attention.scale=+Inf"}},
+		{name: "infinite rope factor", extra: func(w *gguf.Writer) {
+			w.Set("llama.rope.scaling.type", "linear")
+			w.Set("llama.rope.scaling.factor", float32(math.Inf(1)))
+		}, want: []string{"not finite"}},
+		{name: "huge block count", kv: setKV("llama.block_count", uint32(math.MaxInt32)),
+			want: []string{"llama.block_count=2147483647", "only 48 tensors"}},
 		{name: "vocab size", extra: func(w *gguf.Writer) { w.Set("llama.vocab_size", uint32(1000)) },
 			want: []string{"vocab_size=1000", "512 rows"}},
 	}

@@ -212,14 +212,21 @@ func parseHF(raw, rest string) (Ref, error) {
 		return Ref{}, fmt.Errorf("model reference %q: %q is not a valid OWNER/REPO", raw, repo)
 	}
 	file := parts[2]
-	clean := path.Clean(file)
-	if clean != file || strings.HasPrefix(clean, "../") || clean == ".." || strings.HasPrefix(clean, "/") {
+	if !cleanRepoPath(file) {
 		return Ref{}, fmt.Errorf("model reference %q: bad file path %q", raw, file)
 	}
 	if rev == "" {
 		rev = DefaultRevision
 	}
 	return Ref{Kind: HFFile, Raw: raw, Repo: repo, File: file, Revision: rev}, nil
+}
+
+// cleanRepoPath reports whether p is a clean relative path inside a
+// repository: no "." or ".." segments, no empty segments, not absolute.
+func cleanRepoPath(p string) bool {
+	clean := path.Clean(p)
+	return p != "" && clean == p && clean != "." && clean != ".." &&
+		!strings.HasPrefix(clean, "../") && !strings.HasPrefix(clean, "/")
 }
 
 func newQuantRef(raw, repo, quant, rev string) (Ref, error) {

@@ -690,8 +690,8 @@ func pickQuant(r Ref, files []hubFile) (string, error) {
 			continue
 		}
 		name := f.Path
-		if !strings.HasSuffix(strings.ToLower(name), ".gguf") {
-			continue
+		if !strings.HasSuffix(strings.ToLower(name), ".gguf") || !cleanRepoPath(name) {
+			continue // not a model file, or a path that would leave the repository
 		}
 		all = append(all, name)
 		base := path.Base(name)

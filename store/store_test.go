@@ -103,7 +103,7 @@ func TestParseRef(t *testing.T) {
 			t.Errorf("ParseRef(%q).String() = %q, want %q", c.in, got.String(), c.str)
 		}
 	}
-	for _, bad := range []string{"", "hf://o", "hf://o/r/", "hf://o/r/../x.gguf", "hf://o/r/x.gguf@", "dummy:x", "https://", "https://h/dir/", "o/r:Q4 K"} {
+	for _, bad := range []string{"", "hf://o", "hf://o/r/", "hf://o/r/../x.gguf", "hf://a/b/../../x.gguf", "hf://o/r/./x.gguf", "hf://o/r/.", "hf://o/r//x.gguf", "hf://o/r/x.gguf@", "dummy:x", "https://", "https://h/dir/", "o/r:Q4 K"} {
 		if r, err := ParseRef(bad); err == nil && r.Kind != Local {
 			t.Errorf("ParseRef(%q) = %+v, want an error", bad, r)
 		}
@@ -848,5 +848,30 @@ func TestProgressOutput(t *testing.T) {
 	}
 	if NewProgress(&tty).(*textProgress).tty {
 		t.Error("a buffer is not a terminal")
+	}
+}
+
+// TestPickQuantSkipsEscapingPaths checks that a repository listing cannot
+// make a pull request files outside the repository: names with "..", "."
+// or empty segments, or absolute ones, are not candidates.
+func TestPickQuantSkipsEscapingPaths(t *testing.T) {
+	r := Ref{Kind: HFQuant, Repo: "o/r", Quant: "Q4_K_M", Revision: "main"}
+	var files []hubFile
+	for _, p := range []string{
+		"../../other/private/resolve/main/m-Q4_K_M.gguf",
+		"sub/../../x/m-Q4_K_M.gguf",
+		"/m-Q4_K_M.gguf",
+		"./m-Q4_K_M.gguf",
+		"a//m-Q4_K_M.gguf",
+		"ok/m-Q4_K_M.gguf",
+	} {
+		files = append(files, hubFile{Type: "file", Path: p})
+	}
+	got, err := pickQuant(r, files)
+	if err != nil || got != "ok/m-Q4_K_M.gguf" {
+		t.Fatalf("pickQuant = %q, %v; want ok/m-Q4_K_M.gguf", got, err)
+	}
+	if _, err := pickQuant(r, files[:5]); !errors.Is(err, ErrNoGGUF) {
+		t.Fatalf("pickQuant of escaping paths only: %v, want ErrNoGGUF", err)
 	}
 }
