@@ -6,6 +6,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -236,47 +237,123 @@ func BenchmarkSharedPrefix(b *testing.B) {
 	}
 }
 
-// BenchmarkSpec measures a single long greedy generation (SLUICE_BENCH_TOKENS
-// tokens, default here 256, end-of-generation ignored) without
+// BenchmarkSpec measures greedy generation (SLUICE_BENCH_TOKENS tokens
+// per request, default here 256, end-of-generation ignored) without
 // speculation, with n-gram proposals and with a draft model: the one in
 // $SLUICE_BENCH_DRAFT, default the benchmark model itself (an upper bound
 // on acceptance). SLUICE_BENCH_SPEC_TOKENS fixes the draft length (default
-// 0: adaptive). Reported: tok/s, accept (the draft tokens' acceptance
-// rate) and tok/step (tokens per forward pass of the target).
+// 0: adaptive). SLUICE_BENCH_CONC lists the numbers of requests submitted
+// at once (default 1, e.g. 1,8,16). SLUICE_BENCH_SPEC_PROMPT picks the
+// prompts: story (default, the same short story opening for every
+// request) or repetitive (per request, a random SLUICE_BENCH_REPEAT_LEN-
+// token unit, default 32, repeated SLUICE_BENCH_REPEATS times, default 4,
+// for the model to continue). SLUICE_BENCH_SPEC_METHODS picks the
+// variants (default off,ngram,draft); SLUICE_BENCH_SPEC_MAX_BATCH sets
+// Config.SpecMaxBatch (default the engine's: speculation stops at 8
+// decoding sequences). Reported: tok/s (every generated
+// token over the wall time), decode_tok/s (the tokens after each
+// request's first over the time from the first first-token to the last
+// finish), accept (the draft tokens' acceptance rate) and tok/step
+// (generated tokens per forward pass of the target).
+//
+// On random-weight dummy models the repetitive prompt does not make the
+// model quote back: n-gram acceptance there reflects how much the model's
+// own greedy output repeats.
 func BenchmarkSpec(b *testing.B) {
 	gen := benchEnv(b, "SLUICE_BENCH_TOKENS", 256)
 	k := benchEnv(b, "SLUICE_BENCH_SPEC_TOKENS", 0)
+	maxBatch := benchEnv(b, "SLUICE_BENCH_SPEC_MAX_BATCH", 0)
+	unit := max(1, benchEnv(b, "SLUICE_BENCH_REPEAT_LEN", 32))
+	copies := max(1, benchEnv(b, "SLUICE_BENCH_REPEATS", 4))
+	kind := os.Getenv("SLUICE_BENCH_SPEC_PROMPT")
+	if kind != "" && kind != "story" && kind != "repetitive" {
+		b.Fatalf("SLUICE_BENCH_SPEC_PROMPT=%q: want story or repetitive", kind)
+	}
+	concs := []int{1}
+	if s := os.Getenv("SLUICE_BENCH_CONC"); s != "" {
+		concs = concs[:0]
+		for _, f := range strings.Split(s, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n < 1 {
+				b.Fatalf("SLUICE_BENCH_CONC=%q: want a list of counts ≥ 1", s)
+			}
+			concs = append(concs, n)
+		}
+	}
+	methods := []string{"off", SpecNGram, SpecDraft}
+	if s := os.Getenv("SLUICE_BENCH_SPEC_METHODS"); s != "" {
+		methods = strings.Split(s, ",")
+	}
 	draft := os.Getenv("SLUICE_BENCH_DRAFT")
 	if draft == "" {
 		draft = benchModel(b)
 	}
-	for _, method := range []string{"off", SpecNGram, SpecDraft} {
-		b.Run(method, func(b *testing.B) {
-			cfg := Config{MaxNumSeqs: 4, SpecTokens: k}
-			if method != "off" {
-				cfg.Spec = method
+	for _, method := range methods {
+		if method != "off" && method != SpecNGram && method != SpecDraft {
+			b.Fatalf("SLUICE_BENCH_SPEC_METHODS: unknown method %q", method)
+		}
+		for _, n := range concs {
+			name := method
+			if len(concs) > 1 || n > 1 {
+				name += "/" + strconv.Itoa(n)
 			}
-			if method == SpecDraft {
-				cfg.DraftModelPath = draft
-			}
-			e := newBenchEngine(b, cfg, 64+gen)
-			prompt := e.Tokenizer().Encode("Once upon a time, there was a little girl named Lily. She loved to play outside.", true, false)
-			req := func() *Request { return &Request{Prompt: prompt, MaxTokens: gen, IgnoreEOS: true} }
-			runBurst(b, e, []*Request{req()}) // warm up
-			st0 := e.Stats()
-			b.ResetTimer()
-			start := time.Now()
-			for range b.N {
-				runBurst(b, e, []*Request{req()})
-			}
-			el := time.Since(start)
-			b.StopTimer()
-			st := e.Stats()
-			b.ReportMetric(float64(gen*b.N)/el.Seconds(), "tok/s")
-			b.ReportMetric(float64(gen*b.N)/float64(st.Steps-st0.Steps), "tok/step")
-			if d := st.SpecDraftTokens - st0.SpecDraftTokens; d > 0 {
-				b.ReportMetric(float64(st.SpecAcceptedTokens-st0.SpecAcceptedTokens)/float64(d), "accept")
-			}
-		})
+			b.Run(name, func(b *testing.B) {
+				cfg := Config{MaxNumSeqs: max(4, n), SpecTokens: k, SpecMaxBatch: maxBatch}
+				if method != "off" {
+					cfg.Spec = method
+				}
+				if method == SpecDraft {
+					cfg.DraftModelPath = draft
+				}
+				plen := 64
+				if kind == "repetitive" {
+					plen = unit * copies
+				}
+				e := newBenchEngine(b, cfg, n*(plen+gen+16))
+				story := e.Tokenizer().Encode("Once upon a time, there was a little girl named Lily. She loved to play outside.", true, false)
+				rng := rand.New(rand.NewPCG(uint64(n), 3))
+				burst := func() ([]Event, time.Duration) {
+					reqs := make([]*Request, n)
+					for i := range reqs {
+						p := story
+						if kind == "repetitive" {
+							u := randomPrompt(rng, e, unit+1)[1:]
+							p = append(p[:0:0], story[0]) // BOS
+							for range copies {
+								p = append(p, u...)
+							}
+						}
+						reqs[i] = &Request{Prompt: p, MaxTokens: gen, IgnoreEOS: true}
+					}
+					t0 := time.Now()
+					f := runBurst(b, e, reqs)
+					return f, time.Since(t0)
+				}
+				burst() // warm up
+				st0 := e.Stats()
+				var wall, decodeWall time.Duration
+				var decoded int
+				b.ResetTimer()
+				for range b.N {
+					finals, d := burst()
+					wall += d
+					first, last := d, time.Duration(0)
+					for _, f := range finals {
+						first = min(first, f.Timing.FirstTok)
+						last = max(last, f.Timing.Total)
+						decoded += f.Usage.CompletionTokens - 1
+					}
+					decodeWall += last - first
+				}
+				b.StopTimer()
+				st := e.Stats()
+				b.ReportMetric(float64(n*gen*b.N)/wall.Seconds(), "tok/s")
+				b.ReportMetric(float64(decoded)/decodeWall.Seconds(), "decode_tok/s")
+				b.ReportMetric(float64(n*gen*b.N)/float64(st.Steps-st0.Steps), "tok/step")
+				if d := st.SpecDraftTokens - st0.SpecDraftTokens; d > 0 {
+					b.ReportMetric(float64(st.SpecAcceptedTokens-st0.SpecAcceptedTokens)/float64(d), "accept")
+				}
+			})
+		}
 	}
 }

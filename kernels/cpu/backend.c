@@ -13,6 +13,7 @@
 struct sl_backend {
 	sl_pool *pool;
 	int nthreads;
+	int path;
 	sl_kernels k;
 	void *scratch; // quantized activations
 	size_t scratch_cap;
@@ -42,6 +43,7 @@ sl_backend *sl_backend_new(int nthreads, int path) {
 	if (!sl_path_available(path)) return NULL;
 	sl_backend *be = calloc(1, sizeof *be);
 	if (!be) return NULL;
+	be->path = path;
 	sl_kernels_portable(&be->k);
 #if SL_X86
 	if (path >= SL_PATH_AVX2) sl_kernels_avx2(&be->k);
@@ -157,9 +159,163 @@ static void mm_task(void *varg, int t, int thread) {
 	}
 }
 
+// ---- packed weights ----
+
+size_t sl_packed_bytes(sl_backend *be, int wtype, int M, int K) {
+	if (be->path < SL_PATH_AVX512) return 0;
+	return sl_pack512_bytes(wtype, M, K);
+}
+
+struct pack_job {
+	int wtype, M, K;
+	const void *w;
+	size_t ws;
+	uint8_t *out;
+};
+
+static void pack_task(void *varg, int t, int thread) {
+	(void)thread;
+	struct pack_job *j = varg;
+	sl_pack512_panel(j->wtype, j->w, j->ws, j->M, j->K, t, j->out);
+}
+
+int sl_pack(sl_backend *be, int wtype, const void *w, int M, int K, void *out) {
+	if (!sl_packed_bytes(be, wtype, M, K)) return SL_ERR_TYPE;
+	struct pack_job j = {wtype, M, K, w, row_bytes(wtype, K), out};
+	sl_pool_run(be->pool, pack_task, &j, (M + SL_PANEL - 1) / SL_PANEL);
+	return SL_OK;
+}
+
+struct gemm_job {
+	const sl_kernels *k;
+	const float *x;
+	int wtype, xtype;
+	const uint8_t *packed;
+	int M, K, n;
+	const uint8_t *xq;
+	size_t xs;
+	sl_act act;
+	float *dst;
+	int ldd;
+	int panels_per_task;
+};
+
+// Quantizes activation row t (byte for byte as quant.Quantize) and lays it
+// out for the packed kernels.
+static void act_task(void *varg, int t, int thread) {
+	(void)thread;
+	struct gemm_job *j = varg;
+	j->k->quantize[j->xtype](j->x + (size_t)t * j->K, (uint8_t *)j->xq + (size_t)t * j->xs, j->K);
+	sl_act_prepare(j->xtype, j->xq, j->xs, j->K, t, &j->act);
+}
+
+// One task is a run of panels; for each tile of SL_TILE_N activation rows it
+// passes over the run's panels, which stay in cache across the tiles.
+static void gemm_task(void *varg, int t, int thread) {
+	(void)thread;
+	struct gemm_job *j = varg;
+	int np = (j->M + SL_PANEL - 1) / SL_PANEL;
+	int p0 = t * j->panels_per_task, p1 = p0 + j->panels_per_task;
+	if (p1 > np) p1 = np;
+	for (int c0 = 0; c0 < j->n; c0 += SL_TILE_N) {
+		int nc = j->n - c0 < SL_TILE_N ? j->n - c0 : SL_TILE_N;
+		for (int p = p0; p < p1; p++) sl_gemm512_tile(j->wtype, j->packed, j->M, j->K, p, &j->act, c0, nc, j->dst, j->ldd);
+	}
+}
+
+static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+static int matmul_packed512(sl_backend *be, int wtype, const void *packed, int M, int K, const float *x, int n,
+	float *dst, int ldd) {
+	struct gemm_job j;
+	j.wtype = wtype;
+	j.xtype = be->k.vdt[wtype];
+	j.packed = packed;
+	j.M = M;
+	j.K = K;
+	j.n = n;
+	j.dst = dst;
+	j.ldd = ldd;
+	j.xs = row_bytes(j.xtype, K);
+	// Scratch: quantized rows, then the prepared layout.
+	size_t qb = align64(j.xs * (size_t)n);
+	size_t nq = align64((size_t)n * K);
+	size_t nd = align64((size_t)n * (K / 32) * 4);
+	size_t ns = align64((size_t)n * (K / 16) * 4);
+	size_t nf = align64((size_t)n * (K / 32) * 4);
+	uint8_t *s = scratch(be, qb + nq + nd + ns + nf);
+	if (!s) return SL_ERR_NOMEM;
+	j.xq = s;
+	j.act.q = (int8_t *)(s + qb);
+	j.act.d = (float *)(s + qb + nq);
+	j.act.s = (int32_t *)(s + qb + nq + nd);
+	j.act.sf = (float *)(s + qb + nq + nd + ns);
+	j.k = &be->k;
+	j.x = x;
+	if (n == 1)
+		act_task(&j, 0, 0);
+	else
+		sl_pool_run(be->pool, act_task, &j, n);
+	int np = (M + SL_PANEL - 1) / SL_PANEL;
+	int target = be->nthreads == 1 ? 1 : be->nthreads * 8;
+	int ppt = (np + target - 1) / target;
+	if (ppt > 4) ppt = 4;
+	if (ppt < 1) ppt = 1;
+	j.panels_per_task = ppt;
+	sl_pool_run(be->pool, gemm_task, &j, (np + ppt - 1) / ppt);
+	return SL_OK;
+}
+
+struct f16_job {
+	const uint16_t *w;
+	int M, K, n;
+	const float *x;
+	float *dst;
+	int ldd;
+	int rows_per_task;
+};
+
+#define F16_TILE_N 6
+#define F16_TILE_M 4
+
+static void f16_task(void *varg, int t, int thread) {
+	(void)thread;
+	struct f16_job *j = varg;
+	int r0 = t * j->rows_per_task, r1 = r0 + j->rows_per_task;
+	if (r1 > j->M) r1 = j->M;
+	for (int c0 = 0; c0 < j->n; c0 += F16_TILE_N) {
+		int nc = j->n - c0 < F16_TILE_N ? j->n - c0 : F16_TILE_N;
+		for (int r = r0; r < r1; r += F16_TILE_M) {
+			int nr = r1 - r < F16_TILE_M ? r1 - r : F16_TILE_M;
+			sl_gemm512_f16(j->w, (size_t)j->K, j->K, r, nr, j->x, c0, nc, j->dst, j->ldd);
+		}
+	}
+}
+
+static int matmul_f16_512(sl_backend *be, const void *w, int M, int K, const float *x, int n, float *dst, int ldd) {
+	struct f16_job j = {w, M, K, n, x, dst, ldd, 0};
+	int target = be->nthreads == 1 ? 1 : be->nthreads * 8;
+	int rpt = (M + target - 1) / target;
+	rpt = (rpt + F16_TILE_M - 1) / F16_TILE_M * F16_TILE_M;
+	if (rpt > 32) rpt = 32;
+	j.rows_per_task = rpt;
+	sl_pool_run(be->pool, f16_task, &j, (M + rpt - 1) / rpt);
+	return SL_OK;
+}
+
 int sl_matmul(sl_backend *be, int wtype, const void *w, int M, int K, const float *x, int n, float *dst, int ldd) {
+	return sl_matmul_packed(be, wtype, w, NULL, M, K, x, n, dst, ldd);
+}
+
+int sl_matmul_packed(sl_backend *be, int wtype, const void *w, const void *packed, int M, int K, const float *x, int n,
+	float *dst, int ldd) {
 	if (wtype < 0 || wtype >= SL_NTYPES || !be->k.vec_dot[wtype]) return SL_ERR_TYPE;
 	if (n <= 0 || M <= 0) return SL_OK;
+	if (packed) {
+		if (!sl_packed_bytes(be, wtype, M, K)) return SL_ERR_ARG;
+		return matmul_packed512(be, wtype, packed, M, K, x, n, dst, ldd);
+	}
+	if (wtype == SL_F16 && be->path >= SL_PATH_AVX512) return matmul_f16_512(be, w, M, K, x, n, dst, ldd);
 	struct mm_job j;
 	j.k = &be->k;
 	j.wtype = wtype;
@@ -422,57 +578,81 @@ struct attn_job {
 	size_t elt;    // bytes per cache element
 };
 
-// One task is one (token, head): a single pass over the token's positions in
-// tiles, with the running max and sum of the online softmax.
+// Heads per attention task: the query heads that share one KV head, at
+// most SL_ATTN_HEADS of them, read each cached K and V row once.
+#define SL_ATTN_HEADS 8
+
+// One task is one (token, group of heads sharing a KV head): a single pass
+// over the token's positions in tiles, with the running max and sum of the
+// online softmax per head.
 static void attn_task(void *varg, int t, int thread) {
 	(void)thread;
 	struct attn_job *j = varg;
-	int i = t / j->heads, h = t % j->heads;
+	int hpg = j->heads / j->kv_heads;              // query heads per KV head
+	int nsub = (hpg + SL_ATTN_HEADS - 1) / SL_ATTN_HEADS; // task groups per KV head
+	int i = t / (j->kv_heads * nsub);
+	int rem = t % (j->kv_heads * nsub);
+	int g = rem / nsub, sub = rem % nsub;
+	int h0 = g * hpg + sub * SL_ATTN_HEADS;
+	int nh = hpg - sub * SL_ATTN_HEADS;
+	if (nh > SL_ATTN_HEADS) nh = SL_ATTN_HEADS;
 	int D = j->head_dim;
-	int g = h / (j->heads / j->kv_heads);
-	const float *q = j->q + ((size_t)i * j->heads + h) * D;
-	float *o = j->out + ((size_t)i * j->heads + h) * D;
+	const float *q = j->q + ((size_t)i * j->heads + h0) * D;
+	float *o = j->out + ((size_t)i * j->heads + h0) * D;
 	const int32_t *bt = j->bt + (size_t)j->seq[i] * j->max_blocks;
 	int npos = j->pos[i] + 1;
 	size_t hoff = (size_t)g * D * j->elt;
-	float acc[SL_MAX_HEAD_DIM];
-	float sc[SL_ATTN_TILE];
+	float acc[SL_ATTN_HEADS * SL_MAX_HEAD_DIM];
+	float sc[SL_ATTN_HEADS][SL_ATTN_TILE];
+	float s[SL_ATTN_HEADS], a[SL_ATTN_HEADS];
 	size_t offs[SL_ATTN_TILE];
-	for (int d = 0; d < D; d++) acc[d] = 0;
-	float m = -INFINITY, l = 0;
+	float m[SL_ATTN_HEADS], l[SL_ATTN_HEADS];
+	for (int d = 0; d < nh * D; d++) acc[d] = 0;
+	for (int h = 0; h < nh; h++) {
+		m[h] = -INFINITY;
+		l[h] = 0;
+	}
 	for (int p0 = 0; p0 < npos; p0 += SL_ATTN_TILE) {
 		int nt = npos - p0 < SL_ATTN_TILE ? npos - p0 : SL_ATTN_TILE;
-		float tm = -INFINITY;
 		for (int u = 0; u < nt; u++) {
 			int p = p0 + u;
 			size_t slot = (size_t)bt[p / j->block_size] * j->block_size + p % j->block_size;
 			offs[u] = slot * j->kv_row + hoff;
 			const uint8_t *kr = j->kc + offs[u];
-			float s = j->f16 ? j->k->dot_f16(q, (const uint16_t *)kr, D) : j->k->dot_f32(q, (const float *)kr, D);
-			s *= j->scale;
-			sc[u] = s;
-			if (s > tm) tm = s;
+			if (j->f16)
+				j->k->dot_f16_n(q, (size_t)D, nh, (const uint16_t *)kr, D, s);
+			else
+				j->k->dot_f32_n(q, (size_t)D, nh, (const float *)kr, D, s);
+			for (int h = 0; h < nh; h++) sc[h][u] = s[h] * j->scale;
 		}
-		float nm = tm > m ? tm : m;
-		if (nm != m) {
-			float c = expf(m - nm); // 0 on the first tile
-			if (l != 0) j->k->scale(acc, c, D);
-			l *= c;
-			m = nm;
+		for (int h = 0; h < nh; h++) {
+			float tm = -INFINITY;
+			for (int u = 0; u < nt; u++)
+				if (sc[h][u] > tm) tm = sc[h][u];
+			float nm = tm > m[h] ? tm : m[h];
+			if (nm != m[h]) {
+				float c = expf(m[h] - nm); // 0 on the first tile
+				if (l[h] != 0) j->k->scale(acc + h * D, c, D);
+				l[h] *= c;
+				m[h] = nm;
+			}
+			for (int u = 0; u < nt; u++) sc[h][u] -= m[h];
+			j->k->exp_inplace(sc[h], nt);
+			for (int u = 0; u < nt; u++) l[h] += sc[h][u];
 		}
-		for (int u = 0; u < nt; u++) sc[u] -= m;
-		j->k->exp_inplace(sc, nt);
 		for (int u = 0; u < nt; u++) {
-			l += sc[u];
+			for (int h = 0; h < nh; h++) a[h] = sc[h][u];
 			const uint8_t *vr = j->vc + offs[u];
 			if (j->f16)
-				j->k->axpy_f16(acc, sc[u], (const uint16_t *)vr, D);
+				j->k->axpy_f16_n(acc, (size_t)D, nh, a, (const uint16_t *)vr, D);
 			else
-				j->k->axpy_f32(acc, sc[u], (const float *)vr, D);
+				j->k->axpy_f32_n(acc, (size_t)D, nh, a, (const float *)vr, D);
 		}
 	}
-	float inv = l > 0 ? 1.0f / l : 0.0f;
-	for (int d = 0; d < D; d++) o[d] = acc[d] * inv;
+	for (int h = 0; h < nh; h++) {
+		float inv = l[h] > 0 ? 1.0f / l[h] : 0.0f;
+		for (int d = 0; d < D; d++) o[h * D + d] = acc[h * D + d] * inv;
+	}
 }
 
 int sl_attention(sl_backend *be, float *out, const float *q, const void *kc, const void *vc, int f16, int n,
@@ -497,7 +677,9 @@ int sl_attention(sl_backend *be, float *out, const float *q, const void *kc, con
 	j.scale = scale;
 	j.elt = f16 ? 2 : 4;
 	j.kv_row = (size_t)kv_heads * head_dim * j.elt;
-	sl_pool_run(be->pool, attn_task, &j, n * heads);
+	int hpg = heads / kv_heads;
+	int nsub = (hpg + SL_ATTN_HEADS - 1) / SL_ATTN_HEADS;
+	sl_pool_run(be->pool, attn_task, &j, n * kv_heads * nsub);
 	return SL_OK;
 }
 

@@ -196,13 +196,47 @@ func (b *Backend) Weight(t quant.Type, rows, cols int, data []byte) (*kernels.Te
 	if len(data) < n {
 		return nil, fmt.Errorf("cpu: Weight %v(%d×%d) needs %d bytes, got %d", t, rows, cols, n, len(data))
 	}
-	return &kernels.Tensor{Type: t, Rows: rows, Cols: cols, Host: data[:n:n]}, nil
+	return &kernels.Tensor{Type: t, Rows: rows, Cols: cols, Host: data[:n:n], Dev: &packedWeight{be: b}}, nil
 }
 
-// Free drops the tensor's storage; the garbage collector reclaims it.
+// packedWeight is the Dev of a tensor made by Weight: the weight repacked
+// for the backend's GEMM kernels, made on the first MatMul that uses it
+// (nil data: not packed yet, or the type has no packed form).
+type packedWeight struct {
+	be   *Backend
+	done bool
+	data []byte
+}
+
+// packed returns w's repacked form for this backend, packing it on first
+// use, or nil when MatMul should read the row-major weight.
+func (b *Backend) packed(w *kernels.Tensor) unsafe.Pointer {
+	pw, ok := w.Dev.(*packedWeight)
+	if !ok || pw.be != b {
+		return nil
+	}
+	if !pw.done {
+		pw.done = true
+		n := int(C.sl_packed_bytes(b.c, C.int(w.Type), C.int(w.Rows), C.int(w.Cols)))
+		if n > 0 {
+			buf := make([]byte, n)
+			if C.sl_pack(b.c, C.int(w.Type), bytep(w), C.int(w.Rows), C.int(w.Cols), unsafe.Pointer(&buf[0])) == C.SL_OK {
+				pw.data = buf
+			}
+		}
+	}
+	if len(pw.data) == 0 {
+		return nil
+	}
+	return unsafe.Pointer(&pw.data[0])
+}
+
+// Free drops the tensor's storage (and a weight's packed form); the
+// garbage collector reclaims it.
 func (b *Backend) Free(t *kernels.Tensor) {
 	if t != nil {
 		t.Host = nil
+		t.Dev = nil
 	}
 }
 
@@ -358,8 +392,8 @@ func (b *Backend) MatMul(dst, x, w *kernels.Tensor, n int) error {
 		clear(dst.F32()[:n*dst.Cols])
 		return nil
 	}
-	return cErr("MatMul", C.sl_matmul(b.c, C.int(w.Type), bytep(w), C.int(w.Rows), C.int(w.Cols), f32p(x),
-		C.int(n), f32p(dst), C.int(dst.Cols)))
+	return cErr("MatMul", C.sl_matmul_packed(b.c, C.int(w.Type), bytep(w), b.packed(w), C.int(w.Rows), C.int(w.Cols),
+		f32p(x), C.int(n), f32p(dst), C.int(dst.Cols)))
 }
 
 // RMSNorm normalizes the first n rows of x into dst and scales them by w.

@@ -52,7 +52,7 @@ func randRow(rng *rand.Rand, n int) []float32 {
 			v[i] = float32(rng.NormFloat64()) * s
 		}
 		if rng.Intn(8) == 0 {
-			v[b+rng.Intn(32)] *= 6
+			v[b+rng.Intn(min(32, n-b))] *= 6
 		}
 	}
 	return v
@@ -234,6 +234,13 @@ var mmCases = []mmCase{
 	{67, 1024, 17},
 	{5, 11008, 3},
 	{3, 14336, 1},
+	// GEMM tiles: 16-row weight panels and 8-column (quantized) or
+	// 4×6 (F16) activation tiles, with partial panels and tiles.
+	{35, 512, 4},
+	{16, 256, 5},
+	{33, 768, 16},
+	{49, 512, 64},
+	{7, 40, 5}, // float types only: a K tail shorter than a vector
 }
 
 type mmRef struct {
@@ -374,6 +381,42 @@ func TestMatMul(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A weight's packed form is made once, reused by later MatMuls of any
+// batch size, and dropped by Free.
+func TestMatMulPackedReuse(t *testing.T) {
+	rng := rand.New(rand.NewSource(12))
+	for _, typ := range []quant.Type{quant.Q4_0, quant.Q8_0, quant.Q4_K, quant.Q6_K} {
+		c := mmCase{m: 21, k: 512, n: 9}
+		ref := makeMMRef(t, rng, typ, c)
+		b := open(t, BestPath(), 2)
+		w, err := b.Weight(typ, c.m, c.k, ref.w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		x, _ := b.NewTensor(quant.F32, c.n, c.k)
+		copy(x.F32(), ref.x)
+		dst, _ := b.NewTensor(quant.F32, c.n, c.m)
+		for _, n := range []int{1, c.n, 2, 1, c.n} {
+			clear(dst.F32())
+			if err := b.MatMul(dst, x, w, n); err != nil {
+				t.Fatal(err)
+			}
+			for i := 0; i < n; i++ {
+				for j := 0; j < c.m; j++ {
+					e := i*c.m + j
+					if d := math.Abs(float64(dst.F32()[e]) - ref.vd[e]); d > 2e-5*ref.mag[e]+1e-30 {
+						t.Fatalf("%v n=%d (%d,%d): %v, want %v", typ, n, i, j, dst.F32()[e], ref.vd[e])
+					}
+				}
+			}
+		}
+		b.Free(w)
+		if w.Dev != nil || w.Host != nil {
+			t.Errorf("%v: Free left storage", typ)
+		}
 	}
 }
 
@@ -765,7 +808,8 @@ func (s *attnScenario) reference(round func([]float32) []float32, scale float32)
 
 func TestAttention(t *testing.T) {
 	rng := rand.New(rand.NewSource(8))
-	geoms := [][3]int{{8, 2, 64}, {4, 4, 128}, {6, 1, 80}}
+	// Heads per KV head: 4, 1, 6, and 12 (split into groups of at most 8).
+	geoms := [][3]int{{8, 2, 64}, {4, 4, 128}, {6, 1, 80}, {12, 1, 40}}
 	forPaths(t, func(t *testing.T, path string) {
 		for _, threads := range []int{1, 2, 3} {
 			b := open(t, path, threads)

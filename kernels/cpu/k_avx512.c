@@ -258,6 +258,51 @@ static T5 void axpy_f16_512(float *y, float a, const uint16_t *x, int n) {
 	}
 }
 
+// Up to 8 heads per call (the attention driver groups at most 8).
+static T5 void dot_f16_n_512(const float *q, size_t qs, int nh, const uint16_t *k, int n, float *s) {
+	__m512 acc[8];
+	for (int h = 0; h < nh; h++) acc[h] = _mm512_setzero_ps();
+	for (int i = 0; i < n; i += 16) {
+		__mmask16 m = tail_mask(n - i);
+		__m512 kv = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, k + i));
+		for (int h = 0; h < nh; h++) acc[h] = _mm512_fmadd_ps(kv, _mm512_maskz_loadu_ps(m, q + h * qs + i), acc[h]);
+	}
+	for (int h = 0; h < nh; h++) s[h] = _mm512_reduce_add_ps(acc[h]);
+}
+
+static T5 void dot_f32_n_512(const float *q, size_t qs, int nh, const float *k, int n, float *s) {
+	__m512 acc[8];
+	for (int h = 0; h < nh; h++) acc[h] = _mm512_setzero_ps();
+	for (int i = 0; i < n; i += 16) {
+		__mmask16 m = tail_mask(n - i);
+		__m512 kv = _mm512_maskz_loadu_ps(m, k + i);
+		for (int h = 0; h < nh; h++) acc[h] = _mm512_fmadd_ps(kv, _mm512_maskz_loadu_ps(m, q + h * qs + i), acc[h]);
+	}
+	for (int h = 0; h < nh; h++) s[h] = _mm512_reduce_add_ps(acc[h]);
+}
+
+static T5 void axpy_f16_n_512(float *y, size_t ys, int nh, const float *a, const uint16_t *v, int n) {
+	for (int i = 0; i < n; i += 16) {
+		__mmask16 m = tail_mask(n - i);
+		__m512 vv = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, v + i));
+		for (int h = 0; h < nh; h++) {
+			float *yp = y + h * ys + i;
+			_mm512_mask_storeu_ps(yp, m, _mm512_fmadd_ps(_mm512_set1_ps(a[h]), vv, _mm512_maskz_loadu_ps(m, yp)));
+		}
+	}
+}
+
+static T5 void axpy_f32_n_512(float *y, size_t ys, int nh, const float *a, const float *v, int n) {
+	for (int i = 0; i < n; i += 16) {
+		__mmask16 m = tail_mask(n - i);
+		__m512 vv = _mm512_maskz_loadu_ps(m, v + i);
+		for (int h = 0; h < nh; h++) {
+			float *yp = y + h * ys + i;
+			_mm512_mask_storeu_ps(yp, m, _mm512_fmadd_ps(_mm512_set1_ps(a[h]), vv, _mm512_maskz_loadu_ps(m, yp)));
+		}
+	}
+}
+
 static T5 void scale_512(float *y, float a, int n) {
 	__m512 va = _mm512_set1_ps(a);
 	for (int i = 0; i < n; i += 16) {
@@ -368,6 +413,10 @@ void sl_kernels_avx512(sl_kernels *k) {
 	k->axpy_f32 = axpy_f32_512;
 	k->axpy_f16 = axpy_f16_512;
 	k->scale = scale_512;
+	k->dot_f16_n = dot_f16_n_512;
+	k->dot_f32_n = dot_f32_n_512;
+	k->axpy_f16_n = axpy_f16_n_512;
+	k->axpy_f32_n = axpy_f32_n_512;
 	k->f32_to_f16 = f32_to_f16_512;
 	k->exp_inplace = exp_512;
 	k->rmsnorm = rmsnorm_512;

@@ -520,6 +520,22 @@ static void p_axpy_f16(float *y, float a, const uint16_t *x, int n) {
 	for (int i = 0; i < n; i++) y[i] += a * h2f_t(x[i]);
 }
 
+static void p_dot_f16_n(const float *q, size_t qs, int nh, const uint16_t *k, int n, float *s) {
+	for (int h = 0; h < nh; h++) s[h] = vd_f16(n, k, q + h * qs);
+}
+
+static void p_dot_f32_n(const float *q, size_t qs, int nh, const float *k, int n, float *s) {
+	for (int h = 0; h < nh; h++) s[h] = vd_f32(n, k, q + h * qs);
+}
+
+static void p_axpy_f16_n(float *y, size_t ys, int nh, const float *a, const uint16_t *v, int n) {
+	for (int h = 0; h < nh; h++) p_axpy_f16(y + h * ys, a[h], v, n);
+}
+
+static void p_axpy_f32_n(float *y, size_t ys, int nh, const float *a, const float *v, int n) {
+	for (int h = 0; h < nh; h++) p_axpy_f32(y + h * ys, a[h], v, n);
+}
+
 static void p_scale(float *y, float a, int n) {
 	for (int i = 0; i < n; i++) y[i] *= a;
 }
@@ -620,6 +636,10 @@ void sl_kernels_portable(sl_kernels *k) {
 	k->axpy_f32 = p_axpy_f32;
 	k->axpy_f16 = p_axpy_f16;
 	k->scale = p_scale;
+	k->dot_f16_n = p_dot_f16_n;
+	k->dot_f32_n = p_dot_f32_n;
+	k->axpy_f16_n = p_axpy_f16_n;
+	k->axpy_f32_n = p_axpy_f32_n;
 	k->f32_to_f16 = p_f32_to_f16;
 	k->rmsnorm = p_rmsnorm;
 	k->add = p_add;

@@ -141,6 +141,12 @@ typedef struct sl_kernels {
 	void (*axpy_f32)(float *y, float a, const float *x, int n);
 	void (*axpy_f16)(float *y, float a, const uint16_t *x, int n);
 	void (*scale)(float *y, float a, int n);
+	// Several heads against one cache row: s[h] = q_h·k for the nh query
+	// rows q + h·qs; y_h += a[h]·v for the nh rows y + h·ys.
+	void (*dot_f16_n)(const float *q, size_t qs, int nh, const uint16_t *k, int n, float *s);
+	void (*dot_f32_n)(const float *q, size_t qs, int nh, const float *k, int n, float *s);
+	void (*axpy_f16_n)(float *y, size_t ys, int nh, const float *a, const uint16_t *v, int n);
+	void (*axpy_f32_n)(float *y, size_t ys, int nh, const float *a, const float *v, int n);
 	void (*f32_to_f16)(uint16_t *y, const float *x, int n);
 
 	void (*rmsnorm)(float *y, const float *x, const float *w, int n, float eps);
@@ -194,6 +200,42 @@ int sl_attention(sl_backend *be, float *out, const float *q, const void *kc, con
 	int heads, int kv_heads, int head_dim, float scale);
 int sl_softmax(sl_backend *be, float *x, int n, int cols);
 int sl_argmax(sl_backend *be, int32_t *dst, const float *x, int n, int cols);
+
+// ---- repacked-weight GEMM (AVX-512 VNNI, k_gemm512.c) ----
+
+#define SL_PANEL 16 // weight rows per packed panel
+#define SL_TILE_N 8 // activation rows per micro-kernel call
+
+// Activation rows in the layout the packed GEMM reads: q holds K int8 per
+// row; d one scale per 32 (Q8_0) or 256 (Q8_K) elements; s the integer sum
+// per 32 (Q8_0) or 16 (Q8_K) elements; sf the sum per 32 elements times its
+// scale.
+typedef struct {
+	int8_t *q;
+	float *d;
+	int32_t *s;
+	float *sf;
+} sl_act;
+
+size_t sl_pack512_block_bytes(int type);
+// Bytes of the packed form of an M×K weight of the type, 0 if the type has
+// no packed form.
+size_t sl_pack512_bytes(int type, int M, int K);
+void sl_pack512_panel(int type, const void *w, size_t ws, int M, int K, int p, uint8_t *out);
+void sl_act_prepare(int xtype, const void *xq, size_t xs, int K, int row, sl_act *a);
+void sl_gemm512_tile(int type, const uint8_t *packed, int M, int K, int p, const sl_act *a, int c0, int nc, float *dst,
+	int ldd);
+
+void sl_gemm512_f16(const uint16_t *w, size_t ws, int K, int r0, int nr, const float *x, int c0, int nc, float *dst,
+	int ldd);
+
+// Packs a weight for the backend's path (the caller sizes out with
+// sl_packed_bytes); SL_ERR_TYPE when the path has no packed form for it.
+size_t sl_packed_bytes(sl_backend *be, int wtype, int M, int K);
+int sl_pack(sl_backend *be, int wtype, const void *w, int M, int K, void *out);
+// sl_matmul with the weight's packed form (NULL: the row-major kernels).
+int sl_matmul_packed(sl_backend *be, int wtype, const void *w, const void *packed, int M, int K, const float *x, int n,
+	float *dst, int ldd);
 
 // Single kernels of one path, for the package's tests.
 int sl_test_quantize(int path, int type, const float *x, void *y, int K);
