@@ -88,7 +88,7 @@ func TestBenchServeSpec(t *testing.T) {
 	sv := startServe(t, "-m", path, "--port", "0", "--threads", "1", "--kv-memory", "8MiB", "--spec", "ngram")
 	var out, errb bytes.Buffer
 	args := []string{"bench", "serve", "--url", sv.base, "--workload", "repetitive", "--concurrency", "1,2", "--requests", "2",
-		"--input-len", "32", "--repeat-len", "8", "--output-len", "16", "--temperature", "0", "--json", "-q"}
+		"--input-len", "32", "--repeat-len", "8", "--output-len", "16", "--temperature", "0", "--seed", "7", "--json", "-q"}
 	if code := runMain(args, &out, &errb); code != 0 {
 		t.Fatalf("exit %d: %s", code, errb.String())
 	}
@@ -99,10 +99,17 @@ func TestBenchServeSpec(t *testing.T) {
 	if !res.SpecMetrics || res.Workload != "repetitive" || res.RepeatLen != 8 || len(res.Levels) != 2 {
 		t.Fatalf("result %+v", res)
 	}
+	// Whether the n-gram proposer finds a match depends on the prompts and
+	// on what the model generates; over both levels it drafts something.
+	var drafted uint64
 	for _, l := range res.Levels {
-		if l.Completed != 2 || l.OutputTokens != 32 || l.SpecDraftTokens == 0 || l.SpecAcceptedTokens > l.SpecDraftTokens {
+		if l.Completed != 2 || l.OutputTokens != 32 || l.SpecAcceptedTokens > l.SpecDraftTokens {
 			t.Errorf("level %+v", l)
 		}
+		drafted += l.SpecDraftTokens
+	}
+	if drafted == 0 {
+		t.Errorf("no tokens drafted in any level: %+v", res.Levels)
 	}
 	out.Reset()
 	args = []string{"bench", "serve", "--url", sv.base, "--workload", "repetitive", "--requests", "2", "--input-len", "32",
