@@ -6,7 +6,11 @@
 //
 // Quantized matmuls quantize the activation rows once per op to the 8-bit
 // format paired with the weight type (Q8_0, Q8_1 or Q8_K, byte for byte as
-// quant.Quantize does) and use integer dot products.
+// quant.Quantize does) and use integer dot products. On the AVX-512 path,
+// Q4_0, Q8_0, Q4_K and Q6_K weights are repacked on their first MatMul into
+// panels of 16 rows (kept in the tensor's Dev field, freed by Free) that a
+// VNNI micro-kernel multiplies with up to 8 activation rows at a time; F16
+// weights use a 4×6 register-tiled kernel.
 package cpu
 
 /*

@@ -168,6 +168,13 @@ static AI T5 __m512i bc4(const int8_t *p) {
 	return _mm512_set1_epi32(v);
 }
 
+// With one or two activation rows the kernels stream weights faster than
+// the hardware prefetcher fetches them: ask for the panel bytes that follow.
+#define PF_AHEAD 2048
+static AI T5 void prefetch_block(const uint8_t *p, int bytes) {
+	for (int o = 0; o < bytes; o += 64) _mm_prefetch((const char *)(p + PF_AHEAD + o), _MM_HINT_T0);
+}
+
 static AI T5 void store_tile(float *dst, int ldd, int NC, __m512 *acc, __mmask16 rmask) {
 	for (int c = 0; c < NC; c++) _mm512_mask_storeu_ps(dst + (size_t)c * ldd, rmask, acc[c]);
 }
@@ -180,6 +187,7 @@ static AI T5 void tile_q4_0(const uint8_t *P, int K, const sl_act *a, int c0, co
 	const __m512i m4 = _mm512_set1_epi8(0x0F);
 	for (int j = 0; j < nb; j++) {
 		const uint8_t *pb = P + (size_t)j * PK_Q4_0;
+		if (NC <= 2) prefetch_block(pb, PK_Q4_0);
 		__m512i W[8];
 		for (int h = 0; h < 4; h++) {
 			__m512i l = _mm512_loadu_si512(pb + 64 * h);
@@ -212,6 +220,7 @@ static AI T5 void tile_q8_0(const uint8_t *P, int K, const sl_act *a, int c0, co
 	for (int c = 0; c < NC; c++) acc[c] = _mm512_setzero_ps();
 	for (int j = 0; j < nb; j++) {
 		const uint8_t *pb = P + (size_t)j * PK_Q8_0;
+		if (NC <= 2) prefetch_block(pb, PK_Q8_0);
 		__m512i W[8];
 		for (int g = 0; g < 8; g++) W[g] = _mm512_loadu_si512(pb + 64 * g);
 		__m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(pb + 512)));
@@ -239,6 +248,7 @@ static AI T5 void tile_q4_K(const uint8_t *P, int K, const sl_act *a, int c0, co
 	const __m512i m4 = _mm512_set1_epi8(0x0F);
 	for (int j = 0; j < nb; j++) {
 		const uint8_t *pb = P + (size_t)j * PK_Q4_K;
+		if (NC <= 2) prefetch_block(pb, PK_Q4_K);
 		const uint8_t *scp = pb + 2048, *mnp = pb + 2048 + 128;
 		__m512 dv = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(pb + 2048 + 256)));
 		__m512 dmv = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(pb + 2048 + 256 + 32)));
@@ -281,6 +291,7 @@ static AI T5 void tile_q6_K(const uint8_t *P, int K, const sl_act *a, int c0, co
 	const __m512i m4 = _mm512_set1_epi8(0x0F), m3 = _mm512_set1_epi8(0x30);
 	for (int j = 0; j < nb; j++) {
 		const uint8_t *pb = P + (size_t)j * PK_Q6_K;
+		if (NC <= 2) prefetch_block(pb, PK_Q6_K);
 		__m512 dv = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(pb + 3072 + 256)));
 		float dx[8];
 		for (int c = 0; c < NC; c++) dx[c] = a->d[(size_t)(c0 + c) * nb + j];
@@ -377,6 +388,10 @@ static AI T5 void tile_f16(const uint16_t *w, size_t ws, const float *x, size_t 
 	int k = 0;
 	for (; k + 16 <= K; k += 16) {
 		__m512 wv[4];
+		// With few activation rows the weight stream is the bottleneck:
+		// fetch the next R rows' lines while these are computed.
+		if (C <= 2 && !(k & 31))
+			for (int r = 0; r < R; r++) _mm_prefetch((const char *)(w + (r + R) * ws + k), _MM_HINT_T0);
 		for (int r = 0; r < R; r++) wv[r] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w + r * ws + k)));
 		for (int c = 0; c < C; c++) {
 			__m512 xv = _mm512_loadu_ps(x + c * xs + k);
