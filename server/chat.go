@@ -240,17 +240,7 @@ func strPtr(s string) *string { return &s }
 
 func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) error {
 	var body chatRequest
-	if err := decodeBody(r, &body); err != nil {
-		return err
-	}
-	e, err := s.lookup(body.Model)
-	if err != nil {
-		return err
-	}
-	if s.Draining() {
-		return errDraining()
-	}
-	req, n, err := body.request(e.tok.VocabSize())
+	e, req, n, err := s.begin(r, &body, &body.commonParams)
 	if err != nil {
 		return err
 	}

@@ -122,17 +122,7 @@ func (e *entry) completionLogprobs(tokens []int32, lps []float32, tops [][]topLo
 
 func (s *Server) handleCompletions(w http.ResponseWriter, r *http.Request) error {
 	var body completionRequest
-	if err := decodeBody(r, &body); err != nil {
-		return err
-	}
-	e, err := s.lookup(body.Model)
-	if err != nil {
-		return err
-	}
-	if s.Draining() {
-		return errDraining()
-	}
-	req, n, err := body.request(e.tok.VocabSize())
+	e, req, n, err := s.begin(r, &body, &body.commonParams)
 	if err != nil {
 		return err
 	}

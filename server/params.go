@@ -152,6 +152,27 @@ func checkFloat(param string, v *float64, lo, hi float64, loOpen bool) (float32,
 
 // request builds the engine request and the number of choices per prompt
 // from the shared fields, validating each and naming the field at fault.
+// begin decodes r's body into body (whose shared fields are p), finds the
+// model it names, refuses work while draining, and builds the engine
+// request and the number of choices per prompt.
+func (s *Server) begin(r *http.Request, body any, p *commonParams) (*entry, engine.Request, int, error) {
+	if err := decodeBody(r, body); err != nil {
+		return nil, engine.Request{}, 0, err
+	}
+	e, err := s.lookup(p.Model)
+	if err != nil {
+		return nil, engine.Request{}, 0, err
+	}
+	if s.Draining() {
+		return nil, engine.Request{}, 0, errDraining()
+	}
+	req, n, err := p.request(e.tok.VocabSize())
+	if err != nil {
+		return nil, engine.Request{}, 0, err
+	}
+	return e, req, n, nil
+}
+
 func (p *commonParams) request(vocab int) (engine.Request, int, error) {
 	req := newRequest()
 	sp := &req.Sampling
