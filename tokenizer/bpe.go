@@ -151,25 +151,7 @@ func (m *bpeModel) encode(t *Tokenizer, raw string, out []int32) []int32 {
 			}
 			heap.push(bigram{left: l, right: r, size: syms[r].end - syms[l].start, id: mg.id, rank: float32(mg.rank)})
 		}
-		for i := 1; i < len(syms); i++ {
-			tryAdd(int32(i-1), int32(i))
-		}
-		for len(heap) > 0 {
-			b := heap.pop()
-			l, r := &syms[b.left], &syms[b.right]
-			if l.end == l.start || r.end == r.start || (l.end-l.start)+(r.end-r.start) != b.size {
-				continue
-			}
-			l.end = r.end
-			l.id = b.id
-			r.start = r.end
-			l.next = r.next
-			if r.next >= 0 {
-				syms[r.next].prev = b.left
-			}
-			tryAdd(l.prev, b.left)
-			tryAdd(b.left, l.next)
-		}
+		mergeBigrams(syms, &heap, tryAdd)
 
 		for i := int32(0); i != -1; i = syms[i].next {
 			s := &syms[i]

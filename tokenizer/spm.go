@@ -51,6 +51,34 @@ type bigram struct {
 // bigramHeap is a binary min-heap ordered by rank, then by left position.
 type bigramHeap []bigram
 
+// mergeBigrams runs the merge loop both vocabulary types share: it offers
+// every adjacent pair of syms to tryAdd (which pushes the pairs the
+// vocabulary can merge onto heap), then repeatedly applies the best merge
+// still valid — both symbols unchanged since the bigram was pushed — and
+// offers the merged symbol's new neighbours. Merged symbols take the
+// bigram's id; emptied ones are unlinked.
+func mergeBigrams(syms []symbol, heap *bigramHeap, tryAdd func(l, r int32)) {
+	for i := 1; i < len(syms); i++ {
+		tryAdd(int32(i-1), int32(i))
+	}
+	for len(*heap) > 0 {
+		b := heap.pop()
+		l, r := &syms[b.left], &syms[b.right]
+		if l.end == l.start || r.end == r.start || (l.end-l.start)+(r.end-r.start) != b.size {
+			continue
+		}
+		l.end = r.end
+		l.id = b.id
+		r.start = r.end
+		l.next = r.next
+		if r.next >= 0 {
+			syms[r.next].prev = b.left
+		}
+		tryAdd(l.prev, b.left)
+		tryAdd(b.left, l.next)
+	}
+}
+
 func (h bigramHeap) less(i, j int) bool {
 	if h[i].rank != h[j].rank {
 		return h[i].rank < h[j].rank
@@ -151,24 +179,7 @@ func (m *spmModel) encode(t *Tokenizer, raw string, spacePrefix bool, out []int3
 		}
 		heap.push(bigram{left: l, right: r, size: syms[r].end - syms[l].start, id: id, rank: -t.scores[id]})
 	}
-	for i := 1; i < len(syms); i++ {
-		tryAdd(int32(i-1), int32(i))
-	}
-	for len(heap) > 0 {
-		b := heap.pop()
-		l, r := &syms[b.left], &syms[b.right]
-		if l.end == l.start || r.end == r.start || (l.end-l.start)+(r.end-r.start) != b.size {
-			continue
-		}
-		l.end = r.end
-		r.start = r.end
-		l.next = r.next
-		if r.next >= 0 {
-			syms[r.next].prev = b.left
-		}
-		tryAdd(l.prev, b.left)
-		tryAdd(b.left, l.next)
-	}
+	mergeBigrams(syms, &heap, tryAdd)
 
 	for i := int32(0); i != -1; i = syms[i].next {
 		s := text[syms[i].start:syms[i].end]
