@@ -1,7 +1,9 @@
-// Package layout holds the test that enforces DESIGN.md's import rules.
+// Package layout holds the test that enforces the import rules of
+// docs/ARCHITECTURE.md.
 package layout
 
 import (
+	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -13,35 +15,12 @@ import (
 const module = "github.com/sluice-llm/sluice"
 
 // allowed lists, per package, the module packages it may import directly
-// (besides the standard library and third-party modules). A package's own
-// subpackages are listed explicitly. internal/testenv is test-only and is
-// allowed everywhere. A package missing from this table fails the test, so
-// every new package takes a deliberate place in the layout.
-var allowed = map[string][]string{
-	"quant":              {},
-	"gguf":               {"quant"},
-	"tokenizer":          {"gguf", "tokenizer/template"},
-	"tokenizer/template": {},
-	"kernels":            {"quant"},
-	"kernels/cpu":        {"kernels", "quant"},
-	"kernels/cuda":       {"kernels", "quant"},
-	"model":              {"kernels", "gguf", "quant"},
-	"kvcache":            {},
-	"scheduler":          {"kvcache"},
-	"sample":             {},
-	"spec":               {"model", "sample"},
-	"engine":             {"quant", "gguf", "tokenizer", "tokenizer/template", "kernels", "kernels/cpu", "kernels/cuda", "model", "kvcache", "scheduler", "sample", "spec"},
-	"server":             {"engine", "tokenizer", "tokenizer/template", "api", "api/sluice/v1"},
-	"api":                {},
-	"api/sluice/v1":      {},
-	"bench":              {"engine", "server", "gguf", "synth", "model", "kernels", "kernels/cpu"},
-	"store":              {"gguf"},
-	"synth":              {"gguf", "quant", "tokenizer"},
-	"cmd/sluice":         {"*"},
-	"examples/embed":     {"engine"},
-	"internal/testenv":   {},
-	"internal/layout":    {},
-}
+// (besides the standard library and third-party modules), as the package
+// table of docs/ARCHITECTURE.md states them (readAllowed). internal/testenv
+// is test-only and is allowed everywhere. A package missing from the table
+// fails the test, so every new package takes a deliberate place in the
+// layout.
+var allowed map[string][]string
 
 // never lists transitive dependencies that must not appear, whatever path
 // leads to them.
@@ -81,6 +60,7 @@ func rel(p string) (string, bool) {
 }
 
 func TestImportRules(t *testing.T) {
+	allowed = readAllowed(t)
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Fatalf("go tool not found: %v", err)
 	}
@@ -92,7 +72,7 @@ func TestImportRules(t *testing.T) {
 		}
 		allow, known := allowed[pkg]
 		if !known {
-			t.Errorf("package %s is not in the layout table (internal/layout); add it with its allowed imports (and document it in README.md)", pkg)
+			t.Errorf("package %s is not in the layout table (docs/ARCHITECTURE.md); add it with what it owns and its allowed imports", pkg)
 			continue
 		}
 		if len(allow) == 1 && allow[0] == "*" {
@@ -108,7 +88,7 @@ func TestImportRules(t *testing.T) {
 				continue
 			}
 			if !ok2[dep] {
-				t.Errorf("%s imports %s, which DESIGN.md does not allow (allowed: %v)", pkg, dep, allow)
+				t.Errorf("%s imports %s, which docs/ARCHITECTURE.md does not allow (allowed: %v)", pkg, dep, allow)
 			}
 		}
 	}
@@ -126,16 +106,17 @@ func TestImportRules(t *testing.T) {
 			}
 			for _, b := range bad {
 				if dep == b || strings.HasPrefix(dep, b+"/") {
-					t.Errorf("%s depends (transitively) on %s; DESIGN.md forbids it", pkg, dep)
+					t.Errorf("%s depends (transitively) on %s; docs/ARCHITECTURE.md forbids it", pkg, dep)
 				}
 			}
 		}
 	}
 }
 
-// TestTableCoversDesign keeps the table honest: every package DESIGN.md
+// TestTableCoversDesign keeps the table honest: every package the design
 // names is in it.
 func TestTableCoversDesign(t *testing.T) {
+	allowed := readAllowed(t)
 	want := []string{"gguf", "quant", "tokenizer", "kernels", "kernels/cpu", "kernels/cuda", "model", "kvcache", "scheduler", "sample", "spec", "engine", "server", "api", "bench", "cmd/sluice"}
 	var missing []string
 	for _, w := range want {
@@ -147,4 +128,47 @@ func TestTableCoversDesign(t *testing.T) {
 	if len(missing) > 0 {
 		t.Fatalf("layout table lacks %v", missing)
 	}
+}
+
+// readAllowed parses the package table between the layout markers of
+// docs/ARCHITECTURE.md: rows "| `pkg` | owns | `a`, `b` |", where "—"
+// means no module imports and "`*`" any.
+func readAllowed(t *testing.T) map[string][]string {
+	t.Helper()
+	path := filepath.Join(moduleRoot(t), "docs", "ARCHITECTURE.md")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("the layout table lives in docs/ARCHITECTURE.md: %v", err)
+	}
+	_, rest, ok := strings.Cut(string(data), "<!-- layout:begin -->")
+	body, _, ok2 := strings.Cut(rest, "<!-- layout:end -->")
+	if !ok || !ok2 {
+		t.Fatalf("%s: no <!-- layout:begin --> ... <!-- layout:end --> table", path)
+	}
+	out := map[string][]string{}
+	for _, line := range strings.Split(body, "\n") {
+		cells := strings.Split(strings.Trim(strings.TrimSpace(line), "|"), "|")
+		if len(cells) != 3 {
+			continue
+		}
+		pkg := strings.Trim(strings.TrimSpace(cells[0]), "`")
+		if pkg == "package" || strings.HasPrefix(pkg, "---") {
+			continue
+		}
+		if _, dup := out[pkg]; dup {
+			t.Fatalf("%s: package %s is listed twice", path, pkg)
+		}
+		imports := []string{}
+		for _, imp := range strings.Split(cells[2], ",") {
+			imp = strings.Trim(strings.TrimSpace(imp), "`")
+			if imp != "" && imp != "—" {
+				imports = append(imports, imp)
+			}
+		}
+		out[pkg] = imports
+	}
+	if len(out) == 0 {
+		t.Fatalf("%s: the layout table is empty", path)
+	}
+	return out
 }
