@@ -152,7 +152,8 @@ type Backend interface {
 	Close() error
 }
 
-// Factory creates a backend. threads ≤ 0 means the backend's default.
+// Factory creates a backend. threads ≤ 0 means the backend's default. On
+// error it returns a nil Backend interface, never a typed nil.
 type Factory func(opts Options) (Backend, error)
 
 // Options configure a backend at creation.
@@ -174,7 +175,8 @@ func Register(name string, f Factory) {
 	registry[name] = f
 }
 
-// Open creates the named backend.
+// Open creates the named backend. On error the Backend is nil, whatever
+// the factory returned with the error.
 func Open(name string, opts Options) (Backend, error) {
 	regMu.Lock()
 	f, ok := registry[name]
@@ -182,7 +184,11 @@ func Open(name string, opts Options) (Backend, error) {
 	if !ok {
 		return nil, fmt.Errorf("kernels: no backend %q (available: %v)", name, Names())
 	}
-	return f(opts)
+	be, err := f(opts)
+	if err != nil {
+		return nil, err
+	}
+	return be, nil
 }
 
 // Names lists the registered backends, sorted.
