@@ -51,7 +51,8 @@ func TestNewReturnsBackendError(t *testing.T) {
 	for _, tc := range badBackendOptions {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv(cpu.EnvPath, tc.env)
-			cfg := Config{ModelPath: path, Threads: tc.opts.Threads, KVMemory: 1 << 20}
+			// Forced: more threads than CPUs are otherwise capped.
+			cfg := Config{ModelPath: path, Threads: tc.opts.Threads, ThreadsForce: true, KVMemory: 1 << 20}
 			if tc.opts.Path != "" {
 				t.Setenv(cpu.EnvPath, tc.opts.Path)
 			}

@@ -152,6 +152,15 @@ type Backend interface {
 	Close() error
 }
 
+// WeightPacker is implemented by backends that keep a second, repacked
+// copy of some weights (made on first use and held until Free).
+// Memory planning counts these copies next to the weights themselves.
+type WeightPacker interface {
+	// PackedBytes is the size of the copy kept for a weight of rows×cols
+	// elements of type t; 0 when the weight is used as it is.
+	PackedBytes(t quant.Type, rows, cols int) int64
+}
+
 // Factory creates a backend. threads ≤ 0 means the backend's default. On
 // error it returns a nil Backend interface, never a typed nil.
 type Factory func(opts Options) (Backend, error)

@@ -110,7 +110,10 @@ type Backend struct {
 	seqMax  []int32 // scratch for Attention's block table checks
 }
 
-var _ kernels.Backend = (*Backend)(nil)
+var (
+	_ kernels.Backend      = (*Backend)(nil)
+	_ kernels.WeightPacker = (*Backend)(nil)
+)
 
 // New creates a CPU backend. opts.Threads ≤ 0 means one thread per core;
 // opts.Path (or, when empty, $SLUICE_CPU_PATH) forces a kernel path, and
@@ -245,6 +248,16 @@ func (b *Backend) packed(w *kernels.Tensor) unsafe.Pointer {
 		return nil
 	}
 	return unsafe.Pointer(&pw.data[0])
+}
+
+// PackedBytes is the size of the panel copy MatMul makes of a weight of
+// type t and shape rows×cols on its first use (0 for types and kernel
+// paths that read weights row by row).
+func (b *Backend) PackedBytes(t quant.Type, rows, cols int) int64 {
+	if b == nil || b.c == nil || rows <= 0 || cols <= 0 || rows > math.MaxInt32 || cols > math.MaxInt32 {
+		return 0
+	}
+	return int64(C.sl_packed_bytes(b.c, C.int(t), C.int(rows), C.int(cols)))
 }
 
 // Free drops the tensor's storage (and a weight's packed form); the
