@@ -39,10 +39,17 @@ type Config struct {
 	ModelFiles []string
 	Name       string // name clients use for the model; default: file base name
 	Backend    string // kernels backend, default "cpu"
-	Threads    int    // CPU threads; 0 = all cores
+	// Threads is the CPU worker threads; 0 means every usable CPU
+	// (UsableCPUs: the affinity mask and cgroup CPU quota). More than
+	// that is capped to it (with a note in the MemoryPlan) unless
+	// ThreadsForce is set.
+	Threads      int
+	ThreadsForce bool
 
 	// KV memory: KVMemory bytes if > 0, else KVMemoryFraction (default
-	// 0.5) of the memory available to the process after the weights.
+	// 0.5) of the memory available to the process after the weights and
+	// the backend's repacked weight copies, shared with the other models
+	// of a NewGroup (see ProcessPlan).
 	KVMemory         int64
 	KVMemoryFraction float64
 	KVType           string // "f16" (default) or "f32"
@@ -287,4 +294,5 @@ type ModelInfo struct {
 	BlockSize     int
 	KVBlocks      int
 	KVBytes       int64
+	Threads       int // CPU worker threads the backend runs, the caller's included
 }

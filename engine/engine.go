@@ -70,22 +70,78 @@ type Engine struct {
 
 	// stepHook, if set, runs at the start of every loop iteration (tests).
 	stepHook func()
+	// threadNote says how the thread count was capped ("" if it was not).
+	threadNote string
+	started    bool // the step loop runs (start succeeded)
 
 	lp loop // owned by the step loop goroutine
 }
 
 // New loads the model in cfg.ModelPath (or the parts in cfg.ModelFiles),
 // its tokenizer, the kernels backend and the KV block pool sized by Plan,
-// and starts the engine's step loop. Close releases them.
+// and starts the engine's step loop. Close releases them. The model is
+// planned as the only one of the process; see NewGroup for several.
 func New(cfg Config) (*Engine, error) {
 	return newEngine(cfg, nil)
 }
 
-func newEngine(cfg Config, hook func()) (_ *Engine, err error) {
+func newEngine(cfg Config, hook func()) (*Engine, error) {
+	es, err := newGroup([]Config{cfg}, hook)
+	if err != nil {
+		return nil, err
+	}
+	return es[0], nil
+}
+
+// NewGroup builds an engine for each of cfgs, for one process serving all
+// of them: their weights, the backends' repacked weight copies and their
+// KV caches come out of one memory budget, planned as PlanGroup plans it
+// and refused as a whole, before any cache is allocated, when it cannot
+// fit. The engines are then independent; the caller closes each one.
+func NewGroup(cfgs []Config) ([]*Engine, error) {
+	return newGroup(cfgs, nil)
+}
+
+func newGroup(cfgs []Config, hook func()) (_ []*Engine, err error) {
+	if len(cfgs) == 0 {
+		return nil, errors.New("engine: no model to load")
+	}
+	es := make([]*Engine, 0, len(cfgs))
+	defer func() {
+		if err != nil {
+			for _, e := range es {
+				e.discard()
+			}
+		}
+	}()
+	for _, cfg := range cfgs {
+		e, err := loadEngine(cfg, hook)
+		if err != nil {
+			return nil, err
+		}
+		es = append(es, e)
+	}
+	if err := planEngines(es); err != nil {
+		return nil, err
+	}
+	for _, e := range es {
+		if err := e.start(); err != nil {
+			return nil, err
+		}
+	}
+	return es, nil
+}
+
+// loadEngine builds an engine's model side: the GGUF file, the tokenizer,
+// the backend (with threads resolved by ResolveThreads) and the model's
+// weights over it. planEngines and start do the rest.
+func loadEngine(cfg Config, hook func()) (_ *Engine, err error) {
 	if err := cfg.fill(); err != nil {
 		return nil, err
 	}
-	e := &Engine{cfg: cfg, stepHook: hook, wake: make(chan struct{}, 1), loopDone: make(chan struct{})}
+	var threadNote string
+	cfg.Threads, threadNote = ResolveThreads(cfg.Threads, cfg.ThreadsForce)
+	e := &Engine{cfg: cfg, threadNote: threadNote, stepHook: hook, wake: make(chan struct{}, 1), loopDone: make(chan struct{})}
 	defer func() {
 		// The failure returns below leave the result nil; free what was
 		// built through e itself.
@@ -106,19 +162,48 @@ func newEngine(cfg Config, hook func()) (_ *Engine, err error) {
 	if e.model, err = model.Load(e.file, e.be, model.Options{}); err != nil {
 		return nil, err
 	}
-	mc := e.model.Config()
-	if e.plan, err = planMemory(&e.cfg, e.file, &mc); err != nil {
-		return nil, err
+	return e, nil
+}
+
+// planEngines gives the loaded engines es their memory plans, out of one
+// budget for the process.
+func planEngines(es []*Engine) error {
+	cfgs := make([]*Config, len(es))
+	plans := make([]*MemoryPlan, len(es))
+	for i, e := range es {
+		mc := e.model.Config()
+		p, err := basePlan(&e.cfg, e.file, &mc)
+		if err != nil {
+			return err
+		}
+		p.PackedBytes = e.model.PackedBytes()
+		cfgs[i], plans[i] = &e.cfg, p
 	}
-	e.plan.setFits(nil)
+	if _, err := sizeGroup(cfgs, plans, AvailableMemory()); err != nil {
+		return err
+	}
+	for i, e := range es {
+		e.plan = plans[i]
+		if e.threadNote != "" {
+			e.plan.Notes = append(e.plan.Notes, e.threadNote)
+		}
+		e.plan.setFits(nil)
+	}
+	return nil
+}
+
+// start allocates a loaded and planned engine's KV cache, block pool and
+// scheduler, and starts its step loop.
+func (e *Engine) start() (err error) {
+	mc := e.model.Config()
 	e.ctxLen = e.cfg.ContextLength
 	e.vocab = mc.VocabSize
 	if e.kv, err = e.model.NewKVCache(e.plan.Blocks, e.plan.BlockSize, e.cfg.kvQuant()); err != nil {
-		return nil, fmt.Errorf("engine: %w", err)
+		return fmt.Errorf("engine: %w", err)
 	}
 	fp := e.model.Fingerprint()
 	if e.pool, err = kvcache.NewPool(e.plan.Blocks, e.plan.BlockSize, []byte(fp)); err != nil {
-		return nil, fmt.Errorf("engine: %w", err)
+		return fmt.Errorf("engine: %w", err)
 	}
 	e.maxPoolTokens = e.plan.TotalTokens
 	// Submit bounds the fresh waiting requests by MaxQueue itself;
@@ -129,10 +214,10 @@ func newEngine(cfg Config, hook func()) (_ *Engine, err error) {
 		MaxWaiting:          e.cfg.MaxQueue + e.cfg.MaxNumSeqs + 1,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("engine: %w", err)
+		return fmt.Errorf("engine: %w", err)
 	}
 	if err = e.initSpec(); err != nil {
-		return nil, err
+		return err
 	}
 	e.eog = e.tok.EOGs()
 	for _, id := range mc.EOS {
@@ -152,11 +237,26 @@ func newEngine(cfg Config, hook func()) (_ *Engine, err error) {
 		BlockSize:     e.plan.BlockSize,
 		KVBlocks:      e.plan.Blocks,
 		KVBytes:       e.plan.KVBytes,
+		Threads:       e.cfg.Threads,
+	}
+	if t, ok := e.be.(interface{ Threads() int }); ok {
+		e.info.Threads = t.Threads()
 	}
 	e.stats = Stats{KVBlocks: e.plan.Blocks, Healthy: true, Finished: map[FinishReason]uint64{}}
 	e.lp.init(e)
+	e.started = true
 	go e.run()
-	return e, nil
+	return nil
+}
+
+// discard frees an engine of a group that failed to build: it closes one
+// whose loop runs, and releases one that never started.
+func (e *Engine) discard() {
+	if e.started {
+		e.Close()
+		return
+	}
+	e.release()
 }
 
 // release frees what New built (after the loop has stopped).

@@ -1,14 +1,10 @@
 package engine
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 
@@ -37,17 +33,24 @@ type MemoryPlan struct {
 	Arch  string `json:"arch"`
 
 	WeightBytes int64 `json:"weight_bytes"` // tensor data of the file (memory-mapped, not copied)
+	// PackedBytes are the backend's repacked copies of weights
+	// (kernels.WeightPacker), made on first use, besides WeightBytes.
+	PackedBytes int64 `json:"packed_bytes"`
 
 	KVType          string `json:"kv_type"`            // "f16" or "f32"
 	KVBytesPerToken int    `json:"kv_bytes_per_token"` // all layers, K and V
 	BlockSize       int    `json:"block_size"`         // tokens per block
 	BlockBytes      int64  `json:"block_bytes"`        // KVBytesPerToken * BlockSize
 
-	// Budget is the KV memory asked for: Config.KVMemory, or
-	// KVMemoryFraction of Available.
+	// Budget is the KV memory asked for: Config.KVMemory, or this model's
+	// share of the process budget: KVMemoryFraction of the memory free
+	// after every model's weights, packed copies and explicit KV, split
+	// evenly over the Sharing models sized that way (see ProcessPlan).
 	Budget    int64   `json:"budget_bytes"`
 	Fraction  float64 `json:"fraction,omitempty"`  // when sized from available memory
-	Available int64   `json:"available,omitempty"` // memory available, when sized from it
+	Available int64   `json:"available,omitempty"` // memory available to the process, when sized from it
+	Free      int64   `json:"free,omitempty"`      // Available less the process's weights, copies and explicit KV
+	Sharing   int     `json:"sharing,omitempty"`   // models splitting Free, when sized from it
 
 	Blocks      int   `json:"blocks"`       // blocks in the pool
 	KVBytes     int64 `json:"kv_bytes"`     // Blocks * BlockBytes: what is allocated
@@ -79,29 +82,18 @@ func (p *MemoryPlan) Fit(length int) int {
 	return p.Blocks / ((length + p.BlockSize - 1) / p.BlockSize)
 }
 
-// Plan computes the KV memory plan of cfg without building an engine: it
-// opens the GGUF file and reads the model's shape, but allocates neither
-// activations nor the cache. lengths are the sequence lengths to report in
-// Fits; none means context/8, context/4, context/2 and context.
+// Plan computes the KV memory plan of cfg without building an engine, as
+// the only model of the process (PlanGroup with one Config): it opens the
+// GGUF file and the backend to read the model's shape and the weight
+// copies the backend would make, but allocates neither activations nor
+// the cache. lengths are the sequence lengths to report in Fits; none
+// means context/8, context/4, context/2 and context.
 func Plan(cfg Config, lengths ...int) (*MemoryPlan, error) {
-	if err := cfg.fill(); err != nil {
-		return nil, err
-	}
-	f, err := openModel(&cfg)
+	pp, err := PlanGroup([]Config{cfg}, lengths...)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	mc, err := model.ReadConfig(f)
-	if err != nil {
-		return nil, err
-	}
-	p, err := planMemory(&cfg, f, &mc)
-	if err != nil {
-		return nil, err
-	}
-	p.setFits(lengths)
-	return p, nil
+	return pp.Models[0], nil
 }
 
 // openModel opens the GGUF file of cfg (defaults filled): ModelFiles as
@@ -210,9 +202,11 @@ func (c *Config) kvQuant() quant.Type {
 	return quant.F16
 }
 
-// planMemory sizes the KV pool for cfg (defaults filled) and model config
-// mc. It sets ContextLength in cfg when it was left at zero.
-func planMemory(cfg *Config, f *gguf.File, mc *model.Config) (*MemoryPlan, error) {
+// basePlan starts the memory plan of cfg (defaults filled) for a model of
+// config mc in f: shape, weights, KV per token and block; sizePlan then
+// gives it its KV budget. It sets ContextLength in cfg when it was left at
+// zero.
+func basePlan(cfg *Config, f *gguf.File, mc *model.Config) (*MemoryPlan, error) {
 	p := &MemoryPlan{
 		Model:               cfg.Name,
 		Path:                cfg.ModelPath,
@@ -240,29 +234,25 @@ func planMemory(cfg *Config, f *gguf.File, mc *model.Config) (*MemoryPlan, error
 		return nil, fmt.Errorf("engine: cannot size the KV cache: %s model has %d bytes of KV per token", mc.Arch, p.KVBytesPerToken)
 	}
 	p.BlockBytes = int64(p.KVBytesPerToken) * int64(p.BlockSize)
-	// Slots are int32 ids: the pool can never exceed 2^31-1 of them.
-	maxBlocks := int64(math.MaxInt32 / p.BlockSize)
+	return p, nil
+}
 
-	var blocks int64
-	if cfg.KVMemory > 0 {
-		p.Budget = cfg.KVMemory
-		blocks = p.Budget / p.BlockBytes
-		if blocks < 1 {
-			return nil, fmt.Errorf("engine: KV memory of %s holds no block: one block of %d tokens takes %s (%d bytes per token, %s cache)",
+// sizePlan turns p.Budget, the KV memory given to the model (Config.KVMemory
+// when explicit, else its share of free memory), into blocks. For a share
+// (explicit false), blocks beyond every sequence at full context are not
+// taken, and the pool is raised to one step's tokens if room (the most the
+// model may take) allows.
+func (p *MemoryPlan) sizePlan(cfg *Config, explicit bool, room int64) error {
+	blocks := p.Budget / p.BlockBytes
+	if blocks < 1 {
+		if explicit {
+			return fmt.Errorf("engine: KV memory of %s holds no block: one block of %d tokens takes %s (%d bytes per token, %s cache)",
 				FormatBytes(p.Budget), p.BlockSize, FormatBytes(p.BlockBytes), p.KVBytesPerToken, cfg.KVType)
 		}
-	} else {
-		avail, note := availableMemory()
-		if note != "" {
-			p.Notes = append(p.Notes, note)
-		}
-		p.Available, p.Fraction = avail, cfg.KVMemoryFraction
-		p.Budget = int64(float64(avail) * cfg.KVMemoryFraction)
-		blocks = p.Budget / p.BlockBytes
-		if blocks < 1 {
-			return nil, fmt.Errorf("engine: %.0f%% of the %s of available memory holds no KV block: one block of %d tokens takes %s",
-				100*cfg.KVMemoryFraction, FormatBytes(avail), p.BlockSize, FormatBytes(p.BlockBytes))
-		}
+		return fmt.Errorf("engine: %s: its KV share of %s (%.0f%% of the memory free after weights, split over %d models) holds no block: one block of %d tokens takes %s",
+			p.Model, FormatBytes(p.Budget), 100*p.Fraction, p.Sharing, p.BlockSize, FormatBytes(p.BlockBytes))
+	}
+	if !explicit {
 		// More blocks than every sequence slot at full context could use
 		// only serve the prefix cache; don't take half the machine for it.
 		perSeq := int64((cfg.ContextLength + p.BlockSize - 1) / p.BlockSize)
@@ -273,12 +263,13 @@ func planMemory(cfg *Config, f *gguf.File, mc *model.Config) (*MemoryPlan, error
 		}
 		// At least one step's worth of tokens, if memory allows.
 		floor := int64((cfg.MaxNumBatchedTokens + p.BlockSize - 1) / p.BlockSize)
-		if blocks < floor && floor*p.BlockBytes <= avail {
+		if blocks < floor && floor*p.BlockBytes <= room {
 			blocks = floor
 			p.Notes = append(p.Notes, fmt.Sprintf("raised to %d blocks to hold one step of %d tokens", floor, cfg.MaxNumBatchedTokens))
 		}
 	}
-	if blocks > maxBlocks {
+	// Slots are int32 ids: the pool can never exceed 2^31-1 of them.
+	if maxBlocks := int64(math.MaxInt32 / p.BlockSize); blocks > maxBlocks {
 		blocks = maxBlocks
 		p.Notes = append(p.Notes, fmt.Sprintf("capped at %d blocks (2^31 token slots)", maxBlocks))
 	}
@@ -289,7 +280,7 @@ func planMemory(cfg *Config, f *gguf.File, mc *model.Config) (*MemoryPlan, error
 		p.Notes = append(p.Notes, fmt.Sprintf("the pool holds %d tokens, less than one full-context request (%d); longer requests are refused",
 			p.TotalTokens, cfg.ContextLength))
 	}
-	return p, nil
+	return nil
 }
 
 func (p *MemoryPlan) setFits(lengths []int) {
@@ -301,41 +292,6 @@ func (p *MemoryPlan) setFits(lengths []int) {
 	for _, l := range lengths {
 		p.Fits = append(p.Fits, SeqFit{Length: l, Sequences: p.Fit(l)})
 	}
-}
-
-// availableMemory returns the memory available to new allocations:
-// MemAvailable from /proc/meminfo on Linux, else a fixed fallback with a
-// note saying so.
-func availableMemory() (int64, string) {
-	if runtime.GOOS == "linux" {
-		if n, err := memAvailable("/proc/meminfo"); err == nil {
-			return n, ""
-		}
-	}
-	return FallbackAvailableMemory, fmt.Sprintf("available memory unknown on %s; assuming %s (set KVMemory to choose)",
-		runtime.GOOS, FormatBytes(FallbackAvailableMemory))
-}
-
-func memAvailable(path string) (int64, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return 0, err
-	}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) >= 2 && fields[0] == "MemAvailable:" {
-			n, err := strconv.ParseInt(fields[1], 10, 64)
-			if err != nil {
-				return 0, err
-			}
-			if len(fields) >= 3 && strings.EqualFold(fields[2], "kB") {
-				n *= 1024
-			}
-			return n, nil
-		}
-	}
-	return 0, fmt.Errorf("no MemAvailable in %s", path)
 }
 
 // ParseBytes parses a memory size: a number with an optional unit, case

@@ -152,7 +152,17 @@ type Backend interface {
 	Close() error
 }
 
-// Factory creates a backend. threads ≤ 0 means the backend's default.
+// WeightPacker is implemented by backends that keep a second, repacked
+// copy of some weights (made on first use and held until Free).
+// Memory planning counts these copies next to the weights themselves.
+type WeightPacker interface {
+	// PackedBytes is the size of the copy kept for a weight of rows×cols
+	// elements of type t; 0 when the weight is used as it is.
+	PackedBytes(t quant.Type, rows, cols int) int64
+}
+
+// Factory creates a backend. threads ≤ 0 means the backend's default. On
+// error it returns a nil Backend interface, never a typed nil.
 type Factory func(opts Options) (Backend, error)
 
 // Options configure a backend at creation.
@@ -174,7 +184,8 @@ func Register(name string, f Factory) {
 	registry[name] = f
 }
 
-// Open creates the named backend.
+// Open creates the named backend. On error the Backend is nil, whatever
+// the factory returned with the error.
 func Open(name string, opts Options) (Backend, error) {
 	regMu.Lock()
 	f, ok := registry[name]
@@ -182,7 +193,11 @@ func Open(name string, opts Options) (Backend, error) {
 	if !ok {
 		return nil, fmt.Errorf("kernels: no backend %q (available: %v)", name, Names())
 	}
-	return f(opts)
+	be, err := f(opts)
+	if err != nil {
+		return nil, err
+	}
+	return be, nil
 }
 
 // Names lists the registered backends, sorted.

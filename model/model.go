@@ -150,6 +150,29 @@ func (m *Model) Close() {
 	}
 }
 
+// PackedBytes is the memory the backend takes for repacked copies of the
+// weights the forward pass multiplies by (kernels.WeightPacker), on top of
+// the file's tensor data; 0 for backends that keep no copies. The copies
+// are made on first use, so this is what a model takes once it has run.
+func (m *Model) PackedBytes() int64 {
+	wp, ok := m.be.(kernels.WeightPacker)
+	if !ok {
+		return 0
+	}
+	ws := []*kernels.Tensor{m.output}
+	for i := range m.layers {
+		ly := &m.layers[i]
+		ws = append(ws, ly.wq, ly.wk, ly.wv, ly.wo, ly.wGate, ly.wUp, ly.wDown)
+	}
+	var n int64
+	for _, w := range ws {
+		if w != nil {
+			n += wp.PackedBytes(w.Type, w.Rows, w.Cols)
+		}
+	}
+	return n
+}
+
 func (m *Model) allWeights() []*kernels.Tensor {
 	ts := []*kernels.Tensor{m.tokEmbd, m.outNorm}
 	if m.output != m.tokEmbd {

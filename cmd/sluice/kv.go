@@ -86,28 +86,42 @@ func runKV(args []string, stdout, stderr io.Writer) error {
 	if cfg.ModelPath, err = resolveModel(modelRef, offline, stderr); err != nil {
 		return err
 	}
-	p, err := engine.Plan(cfg, ls...)
+	pp, err := engine.PlanGroup([]engine.Config{cfg}, ls...)
 	if err != nil {
 		return err
 	}
 	if asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(p)
+		return enc.Encode(pp.Models[0])
 	}
-	printPlan(stdout, p)
+	printProcessPlan(stdout, pp)
 	return nil
+}
+
+// printProcessPlan writes the process's memory budget, then each model's
+// plan (sluice kv, sluice serve --dry-run).
+func printProcessPlan(w io.Writer, pp *engine.ProcessPlan) {
+	fmt.Fprintf(w, "memory available:  %s (%s)\n", engine.FormatBytes(pp.Available), pp.Source)
+	fmt.Fprintf(w, "process needs:     %s: %s weights + %s repacked weight copies + %s KV cache, %d model(s)\n",
+		engine.FormatBytes(pp.TotalBytes), engine.FormatBytes(pp.WeightBytes), engine.FormatBytes(pp.PackedBytes),
+		engine.FormatBytes(pp.KVBytes), len(pp.Models))
+	for _, p := range pp.Models {
+		fmt.Fprintln(w)
+		printPlan(w, p)
+	}
 }
 
 // printPlan writes a KV memory plan (sluice kv, sluice serve --dry-run).
 func printPlan(w io.Writer, p *engine.MemoryPlan) {
 	fmt.Fprintf(w, "model:             %s (%s)\n", p.Path, p.Arch)
-	fmt.Fprintf(w, "weights:           %s (memory-mapped)\n", engine.FormatBytes(p.WeightBytes))
+	fmt.Fprintf(w, "weights:           %s (memory-mapped) + %s repacked copies\n", engine.FormatBytes(p.WeightBytes), engine.FormatBytes(p.PackedBytes))
 	fmt.Fprintf(w, "context length:    %d tokens\n", p.ContextLength)
 	fmt.Fprintf(w, "KV per token:      %s (%s)\n", engine.FormatBytes(int64(p.KVBytesPerToken)), p.KVType)
 	fmt.Fprintf(w, "block:             %d tokens, %s\n", p.BlockSize, engine.FormatBytes(p.BlockBytes))
-	if p.Available > 0 {
-		fmt.Fprintf(w, "budget:            %s (%.0f%% of %s available)\n", engine.FormatBytes(p.Budget), 100*p.Fraction, engine.FormatBytes(p.Available))
+	if p.Sharing > 0 {
+		fmt.Fprintf(w, "budget:            %s (%.0f%% of the %s free after weights, split over %d model(s))\n",
+			engine.FormatBytes(p.Budget), 100*p.Fraction, engine.FormatBytes(p.Free), p.Sharing)
 	} else {
 		fmt.Fprintf(w, "budget:            %s\n", engine.FormatBytes(p.Budget))
 	}

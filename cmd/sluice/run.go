@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluice-llm/sluice/engine"
 	"github.com/sluice-llm/sluice/gguf"
 	"github.com/sluice-llm/sluice/kernels"
 	_ "github.com/sluice-llm/sluice/kernels/cpu" // registers the "cpu" backend
@@ -40,7 +41,7 @@ type runOptions struct {
 	maxTokens, ctx, threads, topK, lastN       int
 	temp, topP, minP, repeat, freq, presence   float64
 	seed                                       int64
-	chat, quiet, offline                       bool
+	chat, quiet, offline, threadsForce         bool
 	stops                                      stringList
 }
 
@@ -52,7 +53,7 @@ func runFlags(fs *flag.FlagSet, o *runOptions) {
 	fs.StringVar(&o.system, "system", "", "system message (with --chat)")
 	fs.IntVar(&o.maxTokens, "n", 256, "maximum tokens to generate")
 	fs.IntVar(&o.ctx, "c", 0, "context size in tokens (0: the model's, at most 4096, and at least the prompt plus -n)")
-	fs.IntVar(&o.threads, "t", 0, "CPU threads (0: all cores)")
+	fs.IntVar(&o.threads, "t", 0, "CPU threads (0: every usable CPU; more than that is capped unless --threads-force)")
 	fs.StringVar(&o.backend, "backend", "cpu", "compute backend")
 	fs.Float64Var(&o.temp, "temp", 0.8, "sampling temperature (0: greedy)")
 	fs.IntVar(&o.topK, "top-k", 40, "top-k sampling (0: off)")
@@ -66,6 +67,7 @@ func runFlags(fs *flag.FlagSet, o *runOptions) {
 	fs.Var(&o.stops, "stop", "stop sequence (repeatable)")
 	fs.BoolVar(&o.quiet, "q", false, "do not print timings on stderr")
 	fs.BoolVar(&o.offline, "offline", false, "never download: the model must be a local file or already stored")
+	fs.BoolVar(&o.threadsForce, "threads-force", false, "run -t threads as given even beyond the usable CPUs (the affinity mask and cgroup CPU quota)")
 }
 
 func runRun(args []string, stdout, stderr io.Writer) error {
@@ -83,8 +85,8 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 	if o.model == "" {
 		return fmt.Errorf("%w: -m MODEL is required", errUsage)
 	}
-	if o.maxTokens < 0 {
-		return fmt.Errorf("%w: -n must be ≥ 0, got %d", errUsage, o.maxTokens)
+	if err := o.validate(); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	prompt, err := readPrompt(&o, pos)
 	if err != nil {
@@ -116,7 +118,11 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	be, err := kernels.Open(o.backend, kernels.Options{Threads: o.threads})
+	threads, note := engine.ResolveThreads(o.threads, o.threadsForce)
+	if note != "" {
+		fmt.Fprintf(stderr, "sluice run: %s\n", note)
+	}
+	be, err := kernels.Open(o.backend, kernels.Options{Threads: threads})
 	if err != nil {
 		return err
 	}
@@ -136,6 +142,9 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 	}
 	ctxLen, err := contextSize(o.ctx, m.Config().ContextLength, len(ids), o.maxTokens)
 	if err != nil {
+		return err
+	}
+	if err := checkRunMemory(f, m.Config(), ctxLen); err != nil {
 		return err
 	}
 	sess, err := model.NewSession(m, 1, ctxLen, model.SessionOptions{})
@@ -279,6 +288,22 @@ func chatMessage(role, content string) *template.Map {
 	m.Set("role", role)
 	m.Set("content", content)
 	return m
+}
+
+// checkRunMemory refuses a run whose weights and KV cache of ctxLen tokens
+// cannot fit in the available memory, before the cache is allocated.
+func checkRunMemory(f *gguf.File, mc model.Config, ctxLen int) error {
+	mem := engine.AvailableMemory()
+	if !mem.Known {
+		return nil
+	}
+	kv := int64(mc.KVBytesPerToken(model.DefaultKVType)) * int64(ctxLen)
+	weights := f.Size()
+	if weights+kv > mem.Available {
+		return fmt.Errorf("a context of %d tokens needs %s of KV cache besides %s of weights, but %s is available (%s); lower -c or -n",
+			ctxLen, engine.FormatBytes(kv), engine.FormatBytes(weights), engine.FormatBytes(mem.Available), mem.Source)
+	}
+	return nil
 }
 
 // contextSize picks the KV capacity of a run.

@@ -62,6 +62,7 @@ type serveOptions struct {
 	draftModel       string // reference as given; draftPath once resolved
 	draftPath        string
 	specTokens       int
+	threadsForce     bool
 }
 
 // defaultServeModel is served when no model is given: a random-weight model
@@ -94,6 +95,7 @@ var serveEnv = []struct{ flag, env string }{
 	{"spec", "SLUICE_SPEC"},
 	{"draft-model", "SLUICE_DRAFT_MODEL"},
 	{"spec-tokens", "SLUICE_SPEC_TOKENS"},
+	{"threads-force", "SLUICE_THREADS_FORCE"},
 }
 
 func serveFlags(fs *flag.FlagSet, o *serveOptions) {
@@ -103,14 +105,14 @@ func serveFlags(fs *flag.FlagSet, o *serveOptions) {
 	fs.StringVar(&o.host, "host", "127.0.0.1", "address to listen on; use 0.0.0.0 to accept connections from other machines (containers)")
 	fs.IntVar(&o.port, "port", 8080, "HTTP port (0: pick a free one)")
 	fs.IntVar(&o.grpcPort, "grpc-port", 0, "gRPC port (0: no gRPC)")
-	fs.StringVar(&o.kvMemory, "kv-memory", "", "KV cache `size` per model, e.g. 2GiB (default: a fraction of the available memory)")
-	fs.Float64Var(&o.kvFraction, "kv-memory-fraction", engine.DefaultKVMemoryFraction, "fraction of the available memory for the KV cache when --kv-memory is not set")
+	fs.StringVar(&o.kvMemory, "kv-memory", "", "KV cache `size` per model, e.g. 2GiB; all models' weights and caches must fit in the available memory (default: a fraction of the memory left after every model's weights, split between the models)")
+	fs.Float64Var(&o.kvFraction, "kv-memory-fraction", engine.DefaultKVMemoryFraction, "fraction of the memory left after the weights that the models' KV caches share when --kv-memory is not set")
 	fs.StringVar(&o.kvType, "kv-type", "f16", "KV cache element type: f16 or f32")
 	fs.IntVar(&o.blockSize, "block-size", engine.DefaultBlockSize, "tokens per KV cache block")
 	fs.IntVar(&o.maxNumSeqs, "max-num-seqs", engine.DefaultMaxNumSeqs, "sequences per engine step")
 	fs.IntVar(&o.maxBatchedTokens, "max-num-batched-tokens", engine.DefaultMaxNumBatchedTokens, "token budget per engine step")
 	fs.IntVar(&o.maxQueue, "max-queue", engine.DefaultMaxQueue, "waiting requests per model before new ones get 429")
-	fs.IntVar(&o.threads, "threads", 0, "CPU threads per model (0: all cores)")
+	fs.IntVar(&o.threads, "threads", 0, "CPU threads per model (0: every usable CPU; more than that is capped unless --threads-force)")
 	fs.IntVar(&o.ctx, "ctx", 0, "context length in tokens per request (0: the model's)")
 	fs.StringVar(&o.backend, "backend", "cpu", "compute backend")
 	fs.BoolVar(&o.noPrefixCache, "no-prefix-cache", false, "disable prefix caching")
@@ -118,11 +120,12 @@ func serveFlags(fs *flag.FlagSet, o *serveOptions) {
 	fs.BoolVar(&o.dryRun, "dry-run", false, "print the KV memory plan of every model and exit")
 	fs.BoolVar(&o.asJSON, "json", false, "with --dry-run: print the plans as JSON")
 	fs.StringVar(&o.maxBody, "max-body", "32MiB", "largest request body accepted (larger ones get 413)")
-	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGINT/SIGTERM, how long running requests may take to finish")
+	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGINT/SIGTERM, how long running requests may take to finish (0: abort them at once)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&o.spec, "spec", "", "speculative decoding: ngram (prompt lookup) or draft (a smaller model, --draft-model); empty: off")
 	fs.StringVar(&o.draftModel, "draft-model", "", "draft `model` for --spec draft (a file or store reference); its vocabulary must be the served model's; implies --spec draft")
 	fs.IntVar(&o.specTokens, "spec-tokens", 0, "tokens drafted per request and step (0: adapt to the acceptance rate)")
+	fs.BoolVar(&o.threadsForce, "threads-force", false, "run --threads as given even beyond the usable CPUs (the affinity mask and cgroup CPU quota)")
 }
 
 // applyEnv sets the flags that the command line does not set from their
@@ -169,6 +172,11 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (*s
 	if err := applyEnv(fs, getenv); err != nil {
 		return nil, err
 	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	if given["m"] && o.model == "" {
+		return nil, fmt.Errorf("%w: -m is empty: give a model (a GGUF file, a store reference or dummy:SHAPE), or leave -m out to serve %s", errUsage, defaultServeModel)
+	}
 	if len(pos) == 1 && o.model == "" {
 		o.model = pos[0]
 	} else if len(pos) > 0 {
@@ -178,24 +186,8 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (*s
 		// Quick start: something to talk to without a download.
 		o.model, o.dummyDefault = defaultServeModel, true
 	}
-	if o.port < 0 || o.port > 65535 || o.grpcPort < 0 || o.grpcPort > 65535 {
-		return nil, fmt.Errorf("%w: ports must be in 0..65535", errUsage)
-	}
-	for _, m := range o.models {
-		if n, ref, ok := strings.Cut(m, "="); !ok || n == "" || ref == "" {
-			return nil, fmt.Errorf("%w: --model %q: want NAME=MODEL", errUsage, m)
-		}
-	}
-	if o.kvMemory != "" {
-		if _, err := engine.ParseBytes(o.kvMemory); err != nil {
-			return nil, fmt.Errorf("%w: --kv-memory: %v", errUsage, err)
-		}
-	}
-	if _, err := engine.ParseBytes(o.maxBody); err != nil {
-		return nil, fmt.Errorf("%w: --max-body: %v", errUsage, err)
-	}
-	if _, err := parseLogLevel(o.logLevel); err != nil {
-		return nil, fmt.Errorf("%w: --log-level: %v", errUsage, err)
+	if err := o.validate(); err != nil {
+		return nil, fmt.Errorf("%w: %v", errUsage, err)
 	}
 	return o, nil
 }
@@ -230,6 +222,7 @@ func (o *serveOptions) engineConfig(name string, files ...string) engine.Config 
 		MaxNumSeqs: o.maxNumSeqs, MaxNumBatchedTokens: o.maxBatchedTokens, MaxQueue: o.maxQueue,
 		DisablePrefixCache: o.noPrefixCache,
 		Spec:               o.spec, DraftModelPath: o.draftPath, SpecTokens: o.specTokens,
+		ThreadsForce: o.threadsForce,
 	}
 	if len(files) > 1 {
 		cfg.ModelFiles = files
@@ -255,6 +248,10 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	}
 	level, _ := parseLogLevel(o.logLevel)
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	var threadNote string
+	if o.threads, threadNote = engine.ResolveThreads(o.threads, o.threadsForce); threadNote != "" {
+		log.Warn("threads capped", "detail", threadNote)
+	}
 
 	// Resolve every model reference first (pulling on first use), so a bad
 	// reference fails before anything is loaded.
@@ -288,42 +285,46 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
+	cfgs := make([]engine.Config, len(specs))
+	for i, sp := range specs {
+		cfgs[i] = o.engineConfig(sp.name, paths[i]...)
+	}
 	if o.dryRun {
-		var plans []*engine.MemoryPlan
-		for i, sp := range specs {
-			p, err := engine.Plan(o.engineConfig(sp.name, paths[i]...))
-			if err != nil {
-				return err
-			}
-			plans = append(plans, p)
+		pp, err := engine.PlanGroup(cfgs)
+		if err != nil {
+			return err
 		}
 		if o.asJSON {
 			enc := json.NewEncoder(stdout)
 			enc.SetIndent("", "  ")
-			return enc.Encode(plans)
+			return enc.Encode(pp)
 		}
-		for _, p := range plans {
-			printPlan(stdout, p)
-		}
+		printProcessPlan(stdout, pp)
 		return nil
 	}
 
 	maxBody, _ := engine.ParseBytes(o.maxBody)
 	srv := server.New(server.Options{Version: serveVersion, MaxBodyBytes: maxBody, Logger: log})
 	defer srv.Close()
-	for i, sp := range specs {
-		start := time.Now()
-		eng, err := engine.New(o.engineConfig(sp.name, paths[i]...))
-		if err != nil {
-			return err
-		}
+	start := time.Now()
+	// One memory budget for every model: the group is planned, and
+	// refused if it cannot fit, before any KV cache is allocated.
+	engines, err := engine.NewGroup(cfgs)
+	if err != nil {
+		return err
+	}
+	for i, eng := range engines {
+		sp := specs[i]
 		if err := srv.AddModel(sp.name, server.FromEngine[*engine.Stream](eng)); err != nil {
-			eng.Close()
+			for _, e := range engines[i:] {
+				e.Close()
+			}
 			return err
 		}
-		info := eng.Info()
+		info, plan := eng.Info(), eng.MemoryPlan()
 		log.Info("model loaded", "name", sp.name, "path", paths[i][0], "arch", info.Arch, "context", info.ContextLength,
-			"kv_blocks", info.KVBlocks, "kv_memory", engine.FormatBytes(info.KVBytes), "took", time.Since(start).Round(time.Millisecond))
+			"kv_blocks", info.KVBlocks, "kv_memory", engine.FormatBytes(info.KVBytes), "packed_weights", engine.FormatBytes(plan.PackedBytes),
+			"threads", info.Threads, "took", time.Since(start).Round(time.Millisecond))
 	}
 
 	ctx, stop := serveSignals()

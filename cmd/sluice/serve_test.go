@@ -116,11 +116,12 @@ func TestServeDryRun(t *testing.T) {
 	if code := runMain([]string{"serve", "--model", "s=" + path, "--dry-run", "--json", "--kv-memory", "4MiB"}, &out, &errb); code != 0 {
 		t.Fatalf("exit %d: %s", code, errb.String())
 	}
-	var plans []engine.MemoryPlan
-	if err := json.Unmarshal(out.Bytes(), &plans); err != nil {
+	var pp engine.ProcessPlan
+	if err := json.Unmarshal(out.Bytes(), &pp); err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
-	if len(plans) != 1 || plans[0].Model != "s" || plans[0].Budget != 4<<20 || plans[0].Blocks == 0 {
+	plans := pp.Models
+	if len(plans) != 1 || plans[0].Model != "s" || plans[0].Budget != 4<<20 || plans[0].Blocks == 0 || pp.KVBytes != plans[0].KVBytes {
 		t.Errorf("plans %+v", plans)
 	}
 }

@@ -34,7 +34,15 @@ import (
 )
 
 func init() {
-	kernels.Register("cpu", func(opts kernels.Options) (kernels.Backend, error) { return New(opts) })
+	kernels.Register("cpu", func(opts kernels.Options) (kernels.Backend, error) {
+		b, err := New(opts)
+		if err != nil {
+			// A nil *Backend in the interface would not compare equal to
+			// nil, and a caller's cleanup would call Close on it.
+			return nil, err
+		}
+		return b, nil
+	})
 }
 
 // EnvPath is the environment variable that forces a kernel path when
@@ -91,6 +99,9 @@ func isSupported(t quant.Type) bool {
 	return false
 }
 
+// MaxThreads is the most worker threads a backend runs.
+const MaxThreads = 1024
+
 // Backend is the CPU implementation of kernels.Backend.
 type Backend struct {
 	c       *C.sl_backend
@@ -99,7 +110,10 @@ type Backend struct {
 	seqMax  []int32 // scratch for Attention's block table checks
 }
 
-var _ kernels.Backend = (*Backend)(nil)
+var (
+	_ kernels.Backend      = (*Backend)(nil)
+	_ kernels.WeightPacker = (*Backend)(nil)
+)
 
 // New creates a CPU backend. opts.Threads ≤ 0 means one thread per core;
 // opts.Path (or, when empty, $SLUICE_CPU_PATH) forces a kernel path, and
@@ -124,8 +138,8 @@ func New(opts kernels.Options) (*Backend, error) {
 	if threads <= 0 {
 		threads = runtime.NumCPU()
 	}
-	if threads > 1024 {
-		return nil, fmt.Errorf("cpu: %d threads is too many", threads)
+	if threads > MaxThreads {
+		return nil, fmt.Errorf("cpu: %d threads is too many (at most %d)", threads, MaxThreads)
 	}
 	c := C.sl_backend_new(C.int(threads), id)
 	if c == nil {
@@ -151,8 +165,9 @@ func (b *Backend) SupportedWeights() []quant.Type {
 var errClosed = errors.New("cpu: backend is closed")
 
 // Close stops the worker threads and frees the backend's scratch memory.
+// Closing a nil or closed Backend does nothing.
 func (b *Backend) Close() error {
-	if b.c != nil {
+	if b != nil && b.c != nil {
 		C.sl_backend_free(b.c)
 		b.c = nil
 	}
@@ -233,6 +248,16 @@ func (b *Backend) packed(w *kernels.Tensor) unsafe.Pointer {
 		return nil
 	}
 	return unsafe.Pointer(&pw.data[0])
+}
+
+// PackedBytes is the size of the panel copy MatMul makes of a weight of
+// type t and shape rows×cols on its first use (0 for types and kernel
+// paths that read weights row by row).
+func (b *Backend) PackedBytes(t quant.Type, rows, cols int) int64 {
+	if b == nil || b.c == nil || rows <= 0 || cols <= 0 || rows > math.MaxInt32 || cols > math.MaxInt32 {
+		return 0
+	}
+	return int64(C.sl_packed_bytes(b.c, C.int(t), C.int(rows), C.int(cols)))
 }
 
 // Free drops the tensor's storage (and a weight's packed form); the

@@ -1,0 +1,68 @@
+package engine
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/sluice-llm/sluice/internal/testenv"
+	"github.com/sluice-llm/sluice/kernels"
+	"github.com/sluice-llm/sluice/kernels/cpu"
+)
+
+// badBackendOptions are options every backend must refuse, with a word
+// the error has to contain.
+var badBackendOptions = []struct {
+	name string
+	opts kernels.Options
+	env  string // value of SLUICE_CPU_PATH
+	want string
+}{
+	{"threads 5000", kernels.Options{Threads: 5000}, "", "threads"},
+	{"threads 1025", kernels.Options{Threads: 1025}, "", "threads"},
+	{"unknown path", kernels.Options{Threads: 1, Path: "bogus"}, "", "bogus"},
+	{"unknown path in the environment", kernels.Options{Threads: 1}, "bogus", "bogus"},
+}
+
+// TestBackendsRefuseBadOptions opens every registered backend with every
+// bad option: the error names the problem and the Backend is a nil
+// interface (not a typed nil that a deferred Close would call into).
+func TestBackendsRefuseBadOptions(t *testing.T) {
+	for _, name := range kernels.Names() {
+		for _, tc := range badBackendOptions {
+			t.Run(name+"/"+tc.name, func(t *testing.T) {
+				t.Setenv(cpu.EnvPath, tc.env)
+				be, err := kernels.Open(name, tc.opts)
+				if err == nil || !strings.Contains(err.Error(), tc.want) {
+					t.Errorf("error %v, want one naming %q", err, tc.want)
+				}
+				if be != nil {
+					t.Errorf("Open returned a non-nil Backend %#v with the error", be)
+					be.Close()
+				}
+			})
+		}
+	}
+}
+
+// TestNewReturnsBackendError checks that engine.New passes a backend's
+// refusal on instead of crashing while it cleans up.
+func TestNewReturnsBackendError(t *testing.T) {
+	path := testenv.Shared(t, "models", "stories260K.gguf")
+	for _, tc := range badBackendOptions {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv(cpu.EnvPath, tc.env)
+			// Forced: more threads than CPUs are otherwise capped.
+			cfg := Config{ModelPath: path, Threads: tc.opts.Threads, ThreadsForce: true, KVMemory: 1 << 20}
+			if tc.opts.Path != "" {
+				t.Setenv(cpu.EnvPath, tc.opts.Path)
+			}
+			e, err := New(cfg)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("New: error %v, want one naming %q", err, tc.want)
+			}
+			if e != nil {
+				e.Close()
+			}
+		})
+	}
+}
