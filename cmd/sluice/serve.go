@@ -62,6 +62,7 @@ type serveOptions struct {
 	draftModel       string // reference as given; draftPath once resolved
 	draftPath        string
 	specTokens       int
+	parseSpecial     bool // --parse-special-in-content
 }
 
 // defaultServeModel is served when no model is given: a random-weight model
@@ -94,6 +95,7 @@ var serveEnv = []struct{ flag, env string }{
 	{"spec", "SLUICE_SPEC"},
 	{"draft-model", "SLUICE_DRAFT_MODEL"},
 	{"spec-tokens", "SLUICE_SPEC_TOKENS"},
+	{"parse-special-in-content", "SLUICE_PARSE_SPECIAL_IN_CONTENT"},
 }
 
 func serveFlags(fs *flag.FlagSet, o *serveOptions) {
@@ -123,6 +125,7 @@ func serveFlags(fs *flag.FlagSet, o *serveOptions) {
 	fs.StringVar(&o.spec, "spec", "", "speculative decoding: ngram (prompt lookup) or draft (a smaller model, --draft-model); empty: off")
 	fs.StringVar(&o.draftModel, "draft-model", "", "draft `model` for --spec draft (a file or store reference); its vocabulary must be the served model's; implies --spec draft")
 	fs.IntVar(&o.specTokens, "spec-tokens", 0, "tokens drafted per request and step (0: adapt to the acceptance rate)")
+	fs.BoolVar(&o.parseSpecial, "parse-special-in-content", false, "let chat message content write special tokens such as <|im_start|> (default: content is plain text, so users cannot inject roles)")
 }
 
 // applyEnv sets the flags that the command line does not set from their
@@ -309,7 +312,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	}
 
 	maxBody, _ := engine.ParseBytes(o.maxBody)
-	srv := server.New(server.Options{Version: serveVersion, MaxBodyBytes: maxBody, Logger: log})
+	srv := server.New(server.Options{Version: serveVersion, MaxBodyBytes: maxBody, Logger: log, ParseSpecialInContent: o.parseSpecial})
 	defer srv.Close()
 	for i, sp := range specs {
 		start := time.Now()
