@@ -47,7 +47,10 @@ type Config struct {
 	KVMemoryFraction float64
 	KVType           string // "f16" (default) or "f32"
 	BlockSize        int    // tokens per KV block, default 16
-	ContextLength    int    // max tokens per request; default the model's context length
+	// ContextLength is the max tokens per request; default the model's
+	// context length. The engine lowers it to what the KV pool holds for
+	// one sequence when that is less (MemoryPlan.Notes says so).
+	ContextLength int
 
 	MaxNumSeqs          int  // sequences per step, default 64
 	MaxNumBatchedTokens int  // token budget per step, default 2048
@@ -280,7 +283,7 @@ type ModelInfo struct {
 	Path          string
 	Fingerprint   string
 	Arch          string
-	ContextLength int // max tokens per request (prompt + output)
+	ContextLength int // max tokens per request (prompt + output), at most what the KV pool holds for one sequence
 	VocabSize     int
 	QuantMix      string // e.g. "Q4_K:193 Q6_K:33 F32:65"
 	LoadedAt      time.Time

@@ -327,6 +327,10 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		info := eng.Info()
 		log.Info("model loaded", "name", sp.name, "path", paths[i][0], "arch", info.Arch, "context", info.ContextLength,
 			"kv_blocks", info.KVBlocks, "kv_memory", engine.FormatBytes(info.KVBytes), "took", time.Since(start).Round(time.Millisecond))
+		if p := eng.MemoryPlan(); p.ContextLength < p.RequestedContextLength {
+			log.Warn("context length lowered to what the KV cache holds for one sequence; raise --kv-memory for the full context",
+				"name", sp.name, "context", p.ContextLength, "requested", p.RequestedContextLength)
+		}
 	}
 
 	ctx, stop := serveSignals()
