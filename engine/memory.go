@@ -53,14 +53,15 @@ type MemoryPlan struct {
 	KVBytes     int64 `json:"kv_bytes"`     // Blocks * BlockBytes: what is allocated
 	TotalTokens int   `json:"total_tokens"` // Blocks * BlockSize
 
-	// ContextLength is the effective max tokens per request: the
-	// requested context (Config.ContextLength, else the model's), lowered
-	// to TotalTokens+1 when the pool holds fewer for one sequence (the
-	// last sampled token needs no KV slot).
-	ContextLength          int `json:"context_length"`
-	RequestedContextLength int `json:"requested_context_length"` // before the pool's limit
-	MaxNumSeqs             int `json:"max_num_seqs"`
-	MaxNumBatchedTokens    int `json:"max_num_batched_tokens"`
+	ContextLength       int `json:"context_length"` // max tokens per request (see RequestedContextLength)
+	MaxNumSeqs          int `json:"max_num_seqs"`
+	MaxNumBatchedTokens int `json:"max_num_batched_tokens"`
+
+	// RequestedContextLength is the context asked for (Config.ContextLength,
+	// else the model's). ContextLength is lower, TotalTokens+1, when the
+	// pool holds fewer tokens for one sequence (the last sampled token
+	// needs no KV slot).
+	RequestedContextLength int `json:"requested_context_length"`
 
 	// Fits says how many sequences of each length the pool holds at once.
 	Fits []SeqFit `json:"fits"`

@@ -60,18 +60,19 @@ type Server struct {
 
 // entry is one registered model.
 type entry struct {
-	name string
-	m    Model
-	info engine.ModelInfo
-	tok  Tokenizer
-	tmpl *template.Template // nil when the model has no (valid) chat template
-	terr error              // why tmpl is nil
+	name  string
+	m     Model
+	info  engine.ModelInfo
+	tok   Tokenizer
+	tmpl  *template.Template // nil when the model has no (valid) chat template
+	terr  error              // why tmpl is nil
+	bos   string
+	eos   string
+	hist  *modelHistograms
+	added time.Time
+
 	// parseSpecialInContent is Options.ParseSpecialInContent.
 	parseSpecialInContent bool
-	bos                   string
-	eos                   string
-	hist                  *modelHistograms
-	added                 time.Time
 }
 
 // New returns a Server with no models.
