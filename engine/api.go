@@ -54,7 +54,10 @@ type Config struct {
 	KVMemoryFraction float64
 	KVType           string // "f16" (default) or "f32"
 	BlockSize        int    // tokens per KV block, default 16
-	ContextLength    int    // max tokens per request; default the model's context length
+	// ContextLength is the max tokens per request; default the model's
+	// context length. The engine lowers it to what the KV pool holds for
+	// one sequence when that is less (MemoryPlan.Notes says so).
+	ContextLength int
 
 	MaxNumSeqs          int  // sequences per step, default 64
 	MaxNumBatchedTokens int  // token budget per step, default 2048
@@ -93,12 +96,20 @@ type Request struct {
 	Prompt    []int32       // token ids, BOS included if wanted (required, non-empty)
 	MaxTokens int           // tokens to generate at most; 0 = up to the context length
 	Sampling  sample.Params // validated by Submit
-	Priority  int           // higher runs first; FCFS within a level
+	Priority  int           // higher runs first; round-robin across Clients within a level
 	IgnoreEOS bool          // keep generating past end-of-generation tokens
 	Arrival   time.Time     // zero: time of Submit
 	// NoSpeculation decodes this request one token per step even when
 	// the engine speculates.
 	NoSpeculation bool
+	// Client says who sent the request, for fairness: when sequence
+	// slots are contended, waiting requests of one priority are admitted
+	// round-robin across clients (FCFS within each), so one client's many
+	// requests, or one request's many choices, cannot hold every slot
+	// while another client's request waits. Requests with the same
+	// Client share one turn order; "" is one shared client. The server
+	// fills it from the OpenAI "user" field, else the remote address.
+	Client string
 }
 
 // Event is one step of a request's output, in order. The last event of a
@@ -287,7 +298,7 @@ type ModelInfo struct {
 	Path          string
 	Fingerprint   string
 	Arch          string
-	ContextLength int // max tokens per request (prompt + output)
+	ContextLength int // max tokens per request (prompt + output), at most what the KV pool holds for one sequence
 	VocabSize     int
 	QuantMix      string // e.g. "Q4_K:193 Q6_K:33 F32:65"
 	LoadedAt      time.Time

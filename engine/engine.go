@@ -482,6 +482,7 @@ func (e *Engine) prepare(req *Request) (*request, error) {
 		prompt:    append([]int32(nil), req.Prompt...),
 		maxTokens: maxTok,
 		priority:  req.Priority,
+		client:    req.Client,
 		sampler:   smp,
 		logprobs:  params.Logprobs,
 		dec:       e.tok.NewStreamDecoder(),

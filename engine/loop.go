@@ -19,6 +19,7 @@ type request struct {
 	prompt    []int32
 	maxTokens int // effective: cut to the room in the context and the pool
 	priority  int
+	client    string // Request.Client
 	cacheKey  []byte // separates its prefix cache entries (prefix caching off)
 
 	sampler  *sample.Sampler
@@ -168,7 +169,7 @@ func (lp *loop) intake() (quit bool) {
 			lp.finish(r, FinishAbort, nil, Event{})
 			continue
 		}
-		sr := scheduler.Request{ID: r.id, Prompt: r.prompt, MaxTokens: r.maxTokens, Priority: r.priority, CacheKey: r.cacheKey}
+		sr := scheduler.Request{ID: r.id, Prompt: r.prompt, MaxTokens: r.maxTokens, Priority: r.priority, CacheKey: r.cacheKey, Client: r.client}
 		if err := e.sched.Submit(sr); err != nil {
 			lp.finish(r, FinishError, fmt.Errorf("engine: %w", err), Event{})
 			continue

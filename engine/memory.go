@@ -56,9 +56,15 @@ type MemoryPlan struct {
 	KVBytes     int64 `json:"kv_bytes"`     // Blocks * BlockBytes: what is allocated
 	TotalTokens int   `json:"total_tokens"` // Blocks * BlockSize
 
-	ContextLength       int `json:"context_length"` // max tokens per request
+	ContextLength       int `json:"context_length"` // max tokens per request (see RequestedContextLength)
 	MaxNumSeqs          int `json:"max_num_seqs"`
 	MaxNumBatchedTokens int `json:"max_num_batched_tokens"`
+
+	// RequestedContextLength is the context asked for (Config.ContextLength,
+	// else the model's). ContextLength is lower, TotalTokens+1, when the
+	// pool holds fewer tokens for one sequence (the last sampled token
+	// needs no KV slot).
+	RequestedContextLength int `json:"requested_context_length"`
 
 	// Fits says how many sequences of each length the pool holds at once.
 	Fits []SeqFit `json:"fits"`
@@ -276,11 +282,27 @@ func (p *MemoryPlan) sizePlan(cfg *Config, explicit bool, room int64) error {
 	p.Blocks = int(blocks)
 	p.KVBytes = blocks * p.BlockBytes
 	p.TotalTokens = p.Blocks * p.BlockSize
-	if p.TotalTokens < cfg.ContextLength {
-		p.Notes = append(p.Notes, fmt.Sprintf("the pool holds %d tokens, less than one full-context request (%d); longer requests are refused",
-			p.TotalTokens, cfg.ContextLength))
-	}
+	p.limitContext(cfg)
 	return nil
+}
+
+// limitContext lowers the context length of cfg and p to the tokens the
+// pool can hold for one sequence, when that is fewer: its TotalTokens
+// slots plus the last sampled token, which needs none. The effective
+// context is what one request can really use, so Info().ContextLength
+// (max_model_len) never promises more than a request gets.
+// RequestedContextLength keeps what was asked for.
+func (p *MemoryPlan) limitContext(cfg *Config) {
+	p.RequestedContextLength = cfg.ContextLength
+	perSeq := p.TotalTokens + 1
+	if perSeq >= cfg.ContextLength {
+		return
+	}
+	p.Notes = append(p.Notes, fmt.Sprintf(
+		"context length lowered from %d to %d: the KV pool holds %d tokens (%d blocks of %d) and the last needs no slot; give it more memory for the full context",
+		cfg.ContextLength, perSeq, p.TotalTokens, p.Blocks, p.BlockSize))
+	cfg.ContextLength = perSeq
+	p.ContextLength = perSeq
 }
 
 func (p *MemoryPlan) setFits(lengths []int) {

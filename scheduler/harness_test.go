@@ -64,7 +64,8 @@ type harness struct {
 	plans   []Plan                                  // copies of every plan, when record is set
 	record  bool
 	results []Result
-	heavy   bool // check every KV entry before each chunk, not only the one before it
+	heavy   bool                   // check every KV entry before each chunk, not only the one before it
+	client  func(id uint64) string // Request.Client of each submit; nil: ""
 }
 
 func newHarness(t testing.TB, numBlocks, blockSize int, cfg Config) *harness {
@@ -89,7 +90,11 @@ func newHarness(t testing.TB, numBlocks, blockSize int, cfg Config) *harness {
 }
 
 func (h *harness) submit(id uint64, prompt []int32, maxTokens, priority int) error {
-	err := h.s.Submit(Request{ID: id, Prompt: prompt, MaxTokens: maxTokens, Priority: priority})
+	r := Request{ID: id, Prompt: prompt, MaxTokens: maxTokens, Priority: priority}
+	if h.client != nil {
+		r.Client = h.client(id)
+	}
+	err := h.s.Submit(r)
 	if err == nil {
 		h.reqs[id] = submitted{slices.Clone(prompt), maxTokens}
 		h.stream[id] = slices.Clone(prompt)
@@ -364,6 +369,18 @@ func (s *Scheduler) check() error {
 	}
 	if len(s.byID) != n+len(s.running) {
 		return fmt.Errorf("%d registered requests, %d waiting + %d running", len(s.byID), n, len(s.running))
+	}
+	live := map[*client]int{}
+	for _, r := range s.byID {
+		if r.client == nil || s.clients[r.client.key] != r.client {
+			return fmt.Errorf("request %d has no registered client", r.id)
+		}
+		live[r.client]++
+	}
+	for key, c := range s.clients {
+		if live[c] != c.live || c.key != key || c.live == 0 {
+			return fmt.Errorf("client %q counts %d live requests, has %d", key, c.live, live[c])
+		}
 	}
 	return s.pool.CheckTables(seqs...)
 }

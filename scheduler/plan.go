@@ -70,12 +70,13 @@ type Done struct {
 	Reason Reason
 }
 
-// Schedule picks this step's work. Running requests go first, in rank order
-// (priority, then arrival), decodes before continuing prefills; each gets
-// min(gap, remaining budget) tokens. When the pool runs out of blocks the
+// Schedule picks this step's work. Running requests go first, in rank
+// order (priority, then turn, then arrival), decodes before continuing
+// prefills; each gets min(gap, remaining budget) tokens. When the pool runs out of blocks the
 // lowest-ranked running request is preempted by recompute (it may be the one
 // asking) and the allocation retried. Then, unless something was preempted,
-// waiting requests are admitted in queue order while budget, sequence slots
+// waiting requests are admitted in queue order (within a priority,
+// round-robin across clients, FCFS within one) while budget, sequence slots
 // and blocks last; a waiting request may preempt running ones only if it
 // outranks them, and admission stops at the first request that does not fit.
 // A waiting request whose prompt continues blocks that entries already in
@@ -143,6 +144,7 @@ func (s *Scheduler) Schedule() (*Plan, error) {
 			if err == nil {
 				s.waiting.remove(r)
 				s.insertRunning(r)
+				s.round = max(s.round, r.turn)
 				r.computed = hit
 				s.add(r, n)
 				budget -= n

@@ -22,6 +22,8 @@ type req struct {
 	id        uint64
 	priority  int
 	arrival   uint64 // Submit order, kept across preemption
+	turn      uint64 // round-robin turn among clients, kept across preemption
+	client    *client
 	promptLen int
 	maxTokens int
 	tokens    []int32
@@ -48,9 +50,25 @@ func (r *req) generated() int { return r.confirmed() - r.promptLen }
 // left to compute: the request is generating, not (re)filling its context.
 func (r *req) decoding() bool { return r.computed >= r.confirmed()-1 }
 
-// outranks orders requests: higher priority first, then earlier arrival.
+// outranks orders requests: higher priority first, then earlier turn
+// (round-robin across clients), then earlier arrival. A client's turns
+// increase with its arrivals, so with one client this is FCFS.
 func (r *req) outranks(o *req) bool {
-	return r.priority > o.priority || (r.priority == o.priority && r.arrival < o.arrival)
+	if r.priority != o.priority {
+		return r.priority > o.priority
+	}
+	if r.turn != o.turn {
+		return r.turn < o.turn
+	}
+	return r.arrival < o.arrival
+}
+
+// client is the round-robin state of one Request.Client with live
+// requests: the turn its next request gets.
+type client struct {
+	key  string
+	next uint64
+	live int // requests waiting or running
 }
 
 // dropDrafts forgets the speculative tail.
@@ -61,11 +79,13 @@ func (r *req) dropDrafts() {
 }
 
 // queue is the waiting queue: an intrusive doubly linked list sorted by rank
-// (priority, highest first, then arrival). A new request has the latest
-// arrival, so it goes behind its priority level; a preempted one keeps its
-// arrival, so it goes back ahead of every later arrival of its priority, in
+// (outranks: priority, highest first, then turn, then arrival). A new
+// request has the latest arrival and a turn no earlier than any admitted
+// one, so it goes behind its priority level or, with other clients
+// waiting, behind the requests of its turn; a preempted one keeps its turn
+// and arrival, so it goes back ahead of later ones of its priority, in
 // practice the front of its level. Finding the place walks from the nearer
-// end: O(1) when all requests share a priority.
+// end: O(1) when all requests share a priority and a client.
 type queue struct {
 	head req // sentinel: head.next is the front
 	n    int
@@ -95,11 +115,10 @@ func (q *queue) insertAfter(r, at *req) {
 	q.n++
 }
 
-// pushBack puts a newly submitted r behind every request of its priority or
-// higher.
+// pushBack puts a newly submitted r in rank order, walking from the back.
 func (q *queue) pushBack(r *req) {
 	at := q.head.prev
-	for at != &q.head && at.priority < r.priority {
+	for at != &q.head && r.outranks(at) {
 		at = at.prev
 	}
 	q.insertAfter(r, at)

@@ -65,10 +65,16 @@ type Request struct {
 	ID        uint64  // chosen by the caller, unique among live requests
 	Prompt    []int32 // copied; at least one token
 	MaxTokens int     // tokens to generate, at least 1
-	Priority  int     // higher runs first; FCFS within a priority
+	Priority  int     // higher runs first; round-robin across clients within a priority
 	// CacheKey, if set, separates this request's prefix cache entries from
 	// those of requests with another key (an adapter id).
 	CacheKey []byte
+	// Client identifies who sent the request (a user, an API key, an
+	// address). Within a priority, waiting requests are admitted
+	// round-robin across clients, FCFS within each, so that one client's
+	// many requests cannot hold every sequence slot while another's wait.
+	// Requests with the same Client, "" included, share one turn order.
+	Client string
 }
 
 // Scheduler is the continuous batching state machine. See the package doc.
@@ -80,7 +86,9 @@ type Scheduler struct {
 	waiting  queue
 	running  []*req // ordered by outranks: the preemption victim is last
 	arrivals uint64
-	spare    []*req // finished requests kept for reuse
+	clients  map[string]*client // clients with live requests
+	round    uint64             // the highest turn admitted so far
+	spare    []*req             // finished requests kept for reuse
 
 	step     uint64
 	inFlight bool // a plan with entries awaits Update
@@ -111,6 +119,7 @@ func New(pool *kvcache.Pool, cfg Config) (*Scheduler, error) {
 		cfg:     cfg,
 		pool:    pool,
 		byID:    make(map[uint64]*req),
+		clients: make(map[string]*client),
 		running: make([]*req, 0, cfg.MaxNumSeqs),
 		// The last sampled token never needs a KV entry.
 		maxLen: pool.NumBlocks()*pool.BlockSize() + 1,
@@ -159,12 +168,14 @@ func (s *Scheduler) Submit(r Request) error {
 	q.id, q.priority, q.maxTokens = r.ID, r.Priority, r.MaxTokens
 	q.arrival = s.arrivals
 	s.arrivals++
+	s.takeTurn(q, r.Client)
 	q.promptLen = len(r.Prompt)
 	// Room for the prompt and some output, so decoding rarely reallocates.
 	q.tokens = slices.Grow(q.tokens[:0], len(r.Prompt)+min(r.MaxTokens, 256))
 	q.tokens = append(q.tokens, r.Prompt...)
 	if len(r.CacheKey) > 0 {
 		if err := s.pool.SetKey(&q.kv, r.CacheKey); err != nil {
+			s.leave(q)
 			return err
 		}
 		q.key = append(q.key[:0], r.CacheKey...)
@@ -207,10 +218,38 @@ func (s *Scheduler) newReq() *req {
 	return &req{}
 }
 
+// takeTurn registers r with its client and gives it the client's next
+// turn, but none earlier than the current round: a client that has had
+// nothing waiting joins the round being admitted instead of jumping ahead
+// of it with old turns. Turns of one client increase with arrival.
+func (s *Scheduler) takeTurn(r *req, key string) {
+	c := s.clients[key]
+	if c == nil {
+		c = &client{key: key}
+		s.clients[key] = c
+	}
+	c.live++
+	r.client = c
+	r.turn = max(c.next, s.round)
+	c.next = r.turn + 1
+}
+
+// leave unregisters r from its client, forgetting clients with no live
+// request.
+func (s *Scheduler) leave(r *req) {
+	if c := r.client; c != nil {
+		if c.live--; c.live == 0 {
+			delete(s.clients, c.key)
+		}
+		r.client = nil
+	}
+}
+
 // retire frees r's blocks and forgets it, keeping its buffers for reuse.
 // r must be in neither queue.
 func (s *Scheduler) retire(r *req) {
 	s.pool.Free(&r.kv)
+	s.leave(r)
 	delete(s.byID, r.id)
 	kv, tokens := r.kv, r.tokens[:0]
 	_ = kv.Reset()

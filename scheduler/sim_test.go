@@ -14,11 +14,14 @@ import (
 // KV entries each chunk reads, that writes only go to unshared blocks, the
 // scheduler's invariants and the pool's ref counts against the block
 // tables; every finished request must have the reference output; at the end
-// every block is free.
+// every block is free. Seeds past 3 spread the requests over three clients.
 func TestRandomizedSimulation(t *testing.T) {
-	for seed := uint64(1); seed <= 3; seed++ {
+	for seed := uint64(1); seed <= 5; seed++ {
 		rng := rand.New(rand.NewPCG(seed, 99))
 		h := newHarness(t, 20, 4, Config{MaxNumBatchedTokens: 24, MaxNumSeqs: 5, MaxWaiting: 8})
+		if seed > 3 {
+			h.client = func(id uint64) string { return string(rune('a' + id*7%3)) }
+		}
 		h.eos = func(tok int32) bool { return tok%37 == 0 }
 		h.propose = func(id uint64, st []int32) []int32 {
 			if rng.IntN(3) != 0 {
@@ -105,7 +108,7 @@ func TestRandomizedSimulation(t *testing.T) {
 			abortOne()
 		}
 		h.drain(5)
-		if h.pool.NumFree() != h.pool.NumBlocks() || h.s.NumRunning()+h.s.NumWaiting() != 0 {
+		if h.pool.NumFree() != h.pool.NumBlocks() || h.s.NumRunning()+h.s.NumWaiting() != 0 || len(h.s.clients) != 0 {
 			t.Fatalf("seed %d: %d of %d blocks free at the end", seed, h.pool.NumFree(), h.pool.NumBlocks())
 		}
 		if err := h.pool.CheckTables(); err != nil {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sluice-llm/sluice/engine"
+	"github.com/sluice-llm/sluice/tokenizer"
 	"github.com/sluice-llm/sluice/tokenizer/template"
 )
 
@@ -158,20 +159,31 @@ func normalizeToolCalls(m *template.Map) {
 }
 
 // renderChat renders the conversation with the model's template and
-// tokenizes it.
+// tokenizes it: the template's markup with special tokens parsed, the
+// messages' content as plain text (see literalSpans) unless the server
+// was started with ParseSpecialInContent.
 func (e *entry) renderChat(in *chatInput) ([]int32, error) {
 	if e.tmpl == nil {
 		return nil, badRequest("messages", "%v", e.terr)
 	}
-	text, err := e.tmpl.RenderChat(in.messages, template.ChatOptions{
+	now := time.Now()
+	opts := template.ChatOptions{
 		BOS: e.bos, EOS: e.eos, AddGenerationPrompt: in.addGenerationPrompt, Tools: in.tools, Extra: in.extra,
-	})
+		Now: func() time.Time { return now }, // the same clock for both renderings
+	}
+	text, err := e.tmpl.RenderChat(in.messages, opts)
 	if err != nil {
 		return nil, err
 	}
+	var spans []tokenizer.Span
+	if !e.parseSpecialInContent {
+		if spans, err = e.literalSpans(text, in.messages, opts); err != nil {
+			return nil, err
+		}
+	}
 	// Templates usually write the BOS text themselves; add it only if not.
 	addSpecial := e.bos == "" || !strings.HasPrefix(text, e.bos)
-	return e.tok.Encode(text, addSpecial, true), nil
+	return e.encodeChat(text, addSpecial, spans), nil
 }
 
 type chatMessage struct {

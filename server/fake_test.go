@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sluice-llm/sluice/engine"
+	"github.com/sluice-llm/sluice/tokenizer"
 )
 
 // byteTok is a deterministic tokenizer for tests: id 0 is <s>, 1 is </s>,
@@ -24,6 +25,13 @@ func (byteTok) Encode(text string, addSpecial, parseSpecial bool) []int32 {
 	}
 	return out
 }
+
+// byteTok has no control tokens: there is nothing to keep literal.
+func (t byteTok) EncodeLiteral(text string, addSpecial bool, _ []tokenizer.Span) []int32 {
+	return t.Encode(text, addSpecial, true)
+}
+
+func (byteTok) HasControlText(string) bool { return false }
 
 func (t byteTok) Decode(ids []int32) string {
 	var sb strings.Builder
@@ -59,6 +67,7 @@ type fakeModel struct {
 	ctxLen   int
 	reply    string
 	tmpl     string
+	tok      Tokenizer   // nil: byteTok
 	block    atomic.Bool // streams wait for cancellation or release after each token
 	release  chan struct{}
 	submitFn func(*engine.Request, int) error // called per Submit with its sequence number; an error refuses it
@@ -86,7 +95,12 @@ func (f *fakeModel) Info() engine.ModelInfo {
 		ContextLength: f.ctxLen, VocabSize: 258, QuantMix: "F32:3", LoadedAt: time.Unix(1700000000, 0)}
 }
 
-func (f *fakeModel) Tokenizer() Tokenizer { return byteTok{} }
+func (f *fakeModel) Tokenizer() Tokenizer {
+	if f.tok != nil {
+		return f.tok
+	}
+	return byteTok{}
+}
 func (f *fakeModel) ChatTemplate() string { return f.tmpl }
 
 func (f *fakeModel) Stats() engine.Stats {

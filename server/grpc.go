@@ -226,6 +226,7 @@ func (g *grpcService) Generate(r *pb.GenerateRequest, stream grpc.ServerStreamin
 	if err != nil {
 		return g.s.grpcError(ctx, err)
 	}
+	j.req.Client = grpcClientKey(ctx)
 	events, err := g.s.run(ctx, j)
 	if err != nil {
 		return g.s.grpcError(ctx, err)

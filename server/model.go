@@ -33,6 +33,11 @@ type Stream interface {
 // Tokenizer is the part of *tokenizer.Tokenizer the server uses.
 type Tokenizer interface {
 	Encode(text string, addSpecial, parseSpecial bool) []int32
+	// EncodeLiteral encodes a rendered chat prompt with special tokens
+	// parsed except inside the literal spans (the messages' content).
+	EncodeLiteral(text string, addSpecial bool, literal []tokenizer.Span) []int32
+	// HasControlText reports whether text holds a control token's text.
+	HasControlText(text string) bool
 	Decode(ids []int32) string
 	Piece(id int32) string
 	Token(id int32) string

@@ -35,6 +35,13 @@ type Options struct {
 	MaxBodyBytes int64        // request body limit (→ 413); default 32 MiB
 	RetryAfter   int          // seconds in Retry-After on 429/503; default 1
 	Logger       *slog.Logger // default: discard
+	// ParseSpecialInContent lets chat message content write special
+	// tokens: "<|im_start|>" typed in a message becomes the control token,
+	// as the template's markup does. Off (the default), content is
+	// tokenized as plain text, so users cannot inject turns or roles.
+	// Prompts of /v1/completions are the model's raw input and always
+	// parse special tokens.
+	ParseSpecialInContent bool
 }
 
 // Server serves registered models over HTTP (Handler) and gRPC.
@@ -63,6 +70,9 @@ type entry struct {
 	eos   string
 	hist  *modelHistograms
 	added time.Time
+
+	// parseSpecialInContent is Options.ParseSpecialInContent.
+	parseSpecialInContent bool
 }
 
 // New returns a Server with no models.
@@ -99,7 +109,8 @@ func (s *Server) AddModel(name string, m Model) error {
 	if name == "" {
 		return errors.New("server: model has no name")
 	}
-	e := &entry{name: name, m: m, info: info, tok: m.Tokenizer(), hist: newModelHistograms(), added: time.Now()}
+	e := &entry{name: name, m: m, info: info, tok: m.Tokenizer(), hist: newModelHistograms(), added: time.Now(),
+		parseSpecialInContent: s.opts.ParseSpecialInContent}
 	if e.info.LoadedAt.IsZero() {
 		e.info.LoadedAt = e.added
 	}

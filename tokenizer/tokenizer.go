@@ -13,6 +13,7 @@ package tokenizer
 import (
 	"cmp"
 	"slices"
+	"sort"
 	"strings"
 )
 
@@ -188,11 +189,41 @@ func (t *Tokenizer) Decode(ids []int32) string {
 // tokens written in text (such as "<|im_start|>") become their ids;
 // user-defined tokens are always matched, as llama.cpp does.
 func (t *Tokenizer) Encode(text string, addSpecial, parseSpecial bool) []int32 {
+	return t.encode(text, addSpecial, parseSpecial, nil)
+}
+
+// Span is the byte range [Start, End) of a text.
+type Span struct{ Start, End int }
+
+// EncodeLiteral is Encode with parseSpecial set, except that a control or
+// unknown token is not matched where its text overlaps one of the literal
+// spans: there the text is tokenized as plain text, as Encode without
+// parseSpecial would (user-defined tokens still match). It is for a
+// rendered chat prompt, whose template markup yields control tokens while
+// the messages' content, written by users, must not. literal must be
+// sorted by Start and not overlap. Text without control-token text inside
+// the spans encodes exactly as Encode(text, addSpecial, true).
+func (t *Tokenizer) EncodeLiteral(text string, addSpecial bool, literal []Span) []int32 {
+	return t.encode(text, addSpecial, true, literal)
+}
+
+// HasControlText reports whether text contains the text of a control or
+// unknown token: one that Encode matches only with parseSpecial.
+func (t *Tokenizer) HasControlText(text string) bool {
+	for _, k := range t.trie.present(t, text, true) {
+		if t.attrs[t.specials[k]]&(attrControl|attrUnknown) != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func (t *Tokenizer) encode(text string, addSpecial, parseSpecial bool, literal []Span) []int32 {
 	out := make([]int32, 0, len(text)/3+2)
 	if addSpecial && t.addBOS && t.bos >= 0 {
 		out = append(out, t.bos)
 	}
-	frags := t.partition(text, parseSpecial)
+	frags := t.partition(text, parseSpecial, literal)
 	switch {
 	case t.spm != nil:
 		prevSpecial := true
@@ -228,9 +259,10 @@ type fragment struct {
 
 // partition splits text on the special tokens it contains, longest token
 // first, as llama.cpp does. Control and unknown tokens are only considered
-// when parseSpecial is set; user-defined tokens always are. Tokens with the
-// lstrip/rstrip attribute swallow the ASCII white space beside them.
-func (t *Tokenizer) partition(text string, parseSpecial bool) []fragment {
+// when parseSpecial is set, and never where they overlap a literal span;
+// user-defined tokens always are. Tokens with the lstrip/rstrip attribute
+// swallow the ASCII white space beside them.
+func (t *Tokenizer) partition(text string, parseSpecial bool, literal []Span) []fragment {
 	if text == "" {
 		return nil
 	}
@@ -239,6 +271,7 @@ func (t *Tokenizer) partition(text string, parseSpecial bool) []fragment {
 		sid := t.specials[k]
 		attr := t.attrs[sid]
 		tok := t.tokens[sid]
+		guarded := len(literal) > 0 && attr&(attrControl|attrUnknown) != 0
 		var next []fragment
 		for fi, f := range frags {
 			if f.id >= 0 {
@@ -248,15 +281,19 @@ func (t *Tokenizer) partition(text string, parseSpecial bool) []fragment {
 				continue
 			}
 			start, end := f.start, f.end
-			for start < end {
-				k := strings.Index(text[start:end], tok)
+			for from := start; from < end; {
+				k := strings.Index(text[from:end], tok)
 				if k < 0 {
 					break
+				}
+				m := from + k
+				if guarded && overlaps(literal, m, m+len(tok)) {
+					from = m + 1
+					continue
 				}
 				if next == nil {
 					next = append(make([]fragment, 0, len(frags)+2), frags[:fi]...)
 				}
-				m := start + k
 				left := m
 				if attr&attrLStrip != 0 {
 					for left > start && isCSpace(text[left-1]) {
@@ -273,6 +310,7 @@ func (t *Tokenizer) partition(text string, parseSpecial bool) []fragment {
 						start++
 					}
 				}
+				from = start
 			}
 			if next != nil && start < end {
 				next = append(next, fragment{id: -1, start: start, end: end})
@@ -283,6 +321,13 @@ func (t *Tokenizer) partition(text string, parseSpecial bool) []fragment {
 		}
 	}
 	return frags
+}
+
+// overlaps reports whether [start, end) overlaps one of the sorted,
+// disjoint spans.
+func overlaps(spans []Span, start, end int) bool {
+	i := sort.Search(len(spans), func(i int) bool { return spans[i].End > start })
+	return i < len(spans) && spans[i].Start < end
 }
 
 // isCSpace is C's isspace in the "C" locale.

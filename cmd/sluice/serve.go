@@ -63,6 +63,7 @@ type serveOptions struct {
 	draftPath        string
 	specTokens       int
 	threadsForce     bool
+	parseSpecial     bool // --parse-special-in-content
 }
 
 // defaultServeModel is served when no model is given: a random-weight model
@@ -96,6 +97,7 @@ var serveEnv = []struct{ flag, env string }{
 	{"draft-model", "SLUICE_DRAFT_MODEL"},
 	{"spec-tokens", "SLUICE_SPEC_TOKENS"},
 	{"threads-force", "SLUICE_THREADS_FORCE"},
+	{"parse-special-in-content", "SLUICE_PARSE_SPECIAL_IN_CONTENT"},
 }
 
 func serveFlags(fs *flag.FlagSet, o *serveOptions) {
@@ -126,6 +128,7 @@ func serveFlags(fs *flag.FlagSet, o *serveOptions) {
 	fs.StringVar(&o.draftModel, "draft-model", "", "draft `model` for --spec draft (a file or store reference); its vocabulary must be the served model's; implies --spec draft")
 	fs.IntVar(&o.specTokens, "spec-tokens", 0, "tokens drafted per request and step (0: adapt to the acceptance rate)")
 	fs.BoolVar(&o.threadsForce, "threads-force", false, "run --threads as given even beyond the usable CPUs (the affinity mask and cgroup CPU quota)")
+	fs.BoolVar(&o.parseSpecial, "parse-special-in-content", false, "let chat message content write special tokens such as <|im_start|> (default: content is plain text, so users cannot inject roles)")
 }
 
 // applyEnv sets the flags that the command line does not set from their
@@ -304,7 +307,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	}
 
 	maxBody, _ := engine.ParseBytes(o.maxBody)
-	srv := server.New(server.Options{Version: serveVersion, MaxBodyBytes: maxBody, Logger: log})
+	srv := server.New(server.Options{Version: serveVersion, MaxBodyBytes: maxBody, Logger: log, ParseSpecialInContent: o.parseSpecial})
 	defer srv.Close()
 	start := time.Now()
 	// One memory budget for every model: the group is planned, and
@@ -325,6 +328,10 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		log.Info("model loaded", "name", sp.name, "path", paths[i][0], "arch", info.Arch, "context", info.ContextLength,
 			"kv_blocks", info.KVBlocks, "kv_memory", engine.FormatBytes(info.KVBytes), "packed_weights", engine.FormatBytes(plan.PackedBytes),
 			"threads", info.Threads, "took", time.Since(start).Round(time.Millisecond))
+		if p := eng.MemoryPlan(); p.ContextLength < p.RequestedContextLength {
+			log.Warn("context length lowered to what the KV cache holds for one sequence; raise --kv-memory for the full context",
+				"name", sp.name, "context", p.ContextLength, "requested", p.RequestedContextLength)
+		}
 	}
 
 	ctx, stop := serveSignals()

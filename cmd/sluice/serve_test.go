@@ -74,6 +74,12 @@ func TestServeFlagsEnv(t *testing.T) {
 	if len(specs) != 2 || specs[0] != (modelSpec{"", "env.gguf"}) || specs[1] != (modelSpec{"b", "b.gguf"}) {
 		t.Errorf("specs %+v", specs)
 	}
+	if o.parseSpecial {
+		t.Errorf("--parse-special-in-content is on by default")
+	}
+	if o, err := parseServe(nil, envOf(map[string]string{"SLUICE_PARSE_SPECIAL_IN_CONTENT": "true"}), io.Discard); err != nil || !o.parseSpecial {
+		t.Errorf("SLUICE_PARSE_SPECIAL_IN_CONTENT: %+v, %v", o, err)
+	}
 }
 
 func TestServeFlagErrors(t *testing.T) {
