@@ -284,7 +284,7 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) error {
 		s.streamChat(r.Context(), w, events, &resp, j, body.Logprobs, body.includeUsage())
 		return nil
 	}
-	cs, err := collect(r.Context(), events, n, body.Logprobs)
+	cs, err := s.collect(r.Context(), events, n, body.Logprobs)
 	if err != nil {
 		return err
 	}

@@ -237,10 +237,15 @@ func (g *grpcService) Generate(r *pb.GenerateRequest, stream grpc.ServerStreamin
 		}
 		ev := ce.ev
 		if ev.Done && ev.Finish == engine.FinishError {
-			failed = errors.New("generation failed")
+			msg := "generation failed"
 			if ev.Err != nil {
-				failed = errors.New("generation failed: " + ev.Err.Error())
+				msg += ": " + ev.Err.Error()
 			}
+			failed = status.Error(codes.Internal, msg)
+			continue
+		}
+		if ev.Done && ev.Finish == engine.FinishAbort && g.s.aborting() && ctx.Err() == nil {
+			failed = status.Error(codes.Unavailable, errShutdown().Message)
 			continue
 		}
 		resp := &pb.GenerateResponse{Id: j.id, Model: j.e.name, Index: int32(ce.index), Text: ev.Text, SystemFingerprint: j.e.info.Fingerprint}
@@ -266,7 +271,7 @@ func (g *grpcService) Generate(r *pb.GenerateRequest, stream grpc.ServerStreamin
 		sendErr = stream.Send(resp)
 	}
 	if failed != nil {
-		return status.Error(codes.Internal, failed.Error())
+		return failed
 	}
 	if sendErr != nil {
 		return sendErr
@@ -317,7 +322,7 @@ func (g *grpcService) ListModels(ctx context.Context, r *pb.ListModelsRequest) (
 	for _, e := range g.s.entries() {
 		i := e.info
 		out.Models = append(out.Models, &pb.ModelInfo{
-			Name: e.name, Path: i.Path, Fingerprint: i.Fingerprint, Arch: i.Arch, ContextLength: int32(i.ContextLength),
+			Name: e.name, Path: g.s.shownPath(i.Path), Fingerprint: i.Fingerprint, Arch: i.Arch, ContextLength: int32(i.ContextLength),
 			VocabSize: int32(i.VocabSize), QuantMix: i.QuantMix, LoadedAtUnix: i.LoadedAt.Unix(), BlockSize: int32(i.BlockSize),
 			KvBlocks: int32(i.KVBlocks), KvBytes: i.KVBytes, ChatTemplate: e.tmpl != nil,
 		})

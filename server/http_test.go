@@ -639,6 +639,7 @@ func TestClientDisconnect(t *testing.T) {
 			body = strings.Replace(body, "false", "true", 1)
 		}
 		req, _ := http.NewRequestWithContext(ctx, "POST", ts.URL+"/v1/completions", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
@@ -697,7 +698,7 @@ func TestModels(t *testing.T) {
 	}
 	a := list.Data[0]
 	if a.Object != "model" || a.OwnedBy != "sluice" || a.MaxModelLen != 64 || a.Fingerprint != "fp-a" || a.QuantMix != "F32:3" ||
-		a.Created != 1700000000 || a.ChatTmpl || !list.Data[1].ChatTmpl || a.Path != "/models/a.gguf" {
+		a.Created != 1700000000 || a.ChatTmpl || !list.Data[1].ChatTmpl || a.Path != "a.gguf" || a.Root != "a.gguf" {
 		t.Errorf("card %+v", a)
 	}
 	card := decode[modelCard](t, do(t, "GET", ts.URL+"/v1/models/chat", ""))
@@ -774,6 +775,7 @@ func TestDrain(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, "POST", ts.URL+"/v1/completions", strings.NewReader(`{"prompt":"x","stream":true}`))
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
