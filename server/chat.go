@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -167,11 +169,26 @@ func (e *entry) renderChat(in *chatInput) ([]int32, error) {
 		BOS: e.bos, EOS: e.eos, AddGenerationPrompt: in.addGenerationPrompt, Tools: in.tools, Extra: in.extra,
 	})
 	if err != nil {
-		return nil, err
+		return nil, e.templateFailure(err)
 	}
 	// Templates usually write the BOS text themselves; add it only if not.
 	addSpecial := e.bos == "" || !strings.HasPrefix(text, e.bos)
 	return e.tok.Encode(text, addSpecial, true), nil
+}
+
+// templateFailure classifies an error rendering the model's chat
+// template. raise_exception is the template refusing the conversation's
+// shape (a system role it does not take, roles that do not alternate) and
+// a safety limit is hit by a conversation too large: both are the
+// client's to fix (400). Any other failure (a TypeError, an undefined
+// value) is a fault of the model's template: a 500 naming the model.
+func (e *entry) templateFailure(err error) error {
+	var tpe *template.Error
+	if !errors.As(err, &tpe) || errors.Is(err, template.ErrLimit) {
+		return err
+	}
+	return &apiError{Status: http.StatusInternalServerError, Type: "server_error", Code: "model_template_error",
+		Message: fmt.Sprintf("model template error: the chat template of model %s failed on this conversation: %v", e.name, tpe)}
 }
 
 type chatMessage struct {

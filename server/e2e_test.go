@@ -199,3 +199,23 @@ func TestRealEngineMetricsAndErrors(t *testing.T) {
 		t.Errorf("/health %d %s", r.status, r.body)
 	}
 }
+
+// The engine adapter reports the engine's queue limit, so a request with
+// more choices than it gets a 400 naming n.
+func TestRealEngineChoicesBeyondQueue(t *testing.T) {
+	path := testenv.Shared(t, "models", "stories260K.gguf")
+	eng, err := engine.New(engine.Config{ModelPath: path, Name: "stories", Threads: 1, KVMemory: 8 << 20, MaxQueue: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := New(Options{})
+	if err := s.AddModel("", FromEngine[*engine.Stream](eng)); err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(s.Handler())
+	t.Cleanup(func() {
+		ts.Close()
+		s.Close()
+	})
+	checkError(t, post(t, ts.URL+"/v1/completions", `{"prompt":["a","b","c"],"n":3,"max_tokens":1}`), http.StatusBadRequest, "n")
+}

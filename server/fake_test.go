@@ -58,6 +58,7 @@ type fakeModel struct {
 	name     string
 	ctxLen   int
 	reply    string
+	maxQueue int // MaxQueue; 0: none
 	tmpl     string
 	block    atomic.Bool // streams wait for cancellation or release after each token
 	release  chan struct{}
@@ -87,6 +88,7 @@ func (f *fakeModel) Info() engine.ModelInfo {
 }
 
 func (f *fakeModel) Tokenizer() Tokenizer { return byteTok{} }
+func (f *fakeModel) MaxQueue() int        { return f.maxQueue }
 func (f *fakeModel) ChatTemplate() string { return f.tmpl }
 
 func (f *fakeModel) Stats() engine.Stats {

@@ -36,6 +36,9 @@ func (s *Server) run(ctx context.Context, j *job) (<-chan choiceEvent, error) {
 	if s.Draining() {
 		return nil, errDraining()
 	}
+	if err := checkQueue(j); err != nil {
+		return nil, err
+	}
 	sub, cancel := context.WithCancel(ctx) // the choices' engine context
 	stopAbort := context.AfterFunc(s.abortCtx, cancel)
 	total := len(j.prompts) * j.n
@@ -104,6 +107,21 @@ func forward(ctx context.Context, st Stream, i int, out chan<- choiceEvent, hist
 			return
 		}
 	}
+}
+
+// checkQueue refuses a job with more choices than its model ever queues:
+// a 429 would ask the client to retry something that cannot succeed.
+func checkQueue(j *job) error {
+	q, ok := j.e.m.(queueLimited)
+	if !ok {
+		return nil
+	}
+	total := len(j.prompts) * j.n
+	if limit := q.MaxQueue(); limit > 0 && total > limit {
+		return badRequest("n", "this request asks for %d choices (%d prompts with n = %d), more than the %d requests the server queues (--max-queue); lower n or split the request",
+			total, len(j.prompts), j.n, limit)
+	}
+	return nil
 }
 
 func drainStream(st Stream) {

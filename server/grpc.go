@@ -164,6 +164,24 @@ func checkTokenIDs(ids []int32, vocab int, param string) error {
 	return nil
 }
 
+// maxRequestIDLen bounds a client's request_id: it is echoed in every
+// message of the response.
+const maxRequestIDLen = 256
+
+// checkRequestID refuses a request_id that is too long or not printable
+// ASCII.
+func checkRequestID(id string) error {
+	if len(id) > maxRequestIDLen {
+		return badRequest("request_id", "request_id is %d bytes; at most %d are allowed", len(id), maxRequestIDLen)
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] < 0x20 || id[i] > 0x7e {
+			return badRequest("request_id", "request_id has byte 0x%02x at %d; only printable ASCII is allowed", id[i], i)
+		}
+	}
+	return nil
+}
+
 func (g *grpcService) prepare(r *pb.GenerateRequest) (*job, error) {
 	s := g.s
 	p := grpcParams(r)
@@ -216,6 +234,8 @@ func (g *grpcService) prepare(r *pb.GenerateRequest) (*job, error) {
 	id := r.RequestId
 	if id == "" {
 		id = newID("gen-")
+	} else if err := checkRequestID(id); err != nil {
+		return nil, err
 	}
 	return &job{e: e, id: id, prompts: [][]int32{prompt}, n: n, req: req}, nil
 }
