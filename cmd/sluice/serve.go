@@ -62,7 +62,18 @@ type serveOptions struct {
 	draftModel       string // reference as given; draftPath once resolved
 	draftPath        string
 	specTokens       int
+	readTimeout      time.Duration
+	maxConnections   int
+	allowedHosts     string
+	exposePaths      bool
 }
+
+// defaultMaxConnections is the default of --max-connections.
+const defaultMaxConnections = 1024
+
+// shutdownGrace is how long the HTTP and gRPC servers wait, once the
+// drain has ended, for the last bytes of each reply to reach the clients.
+const shutdownGrace = 2 * time.Second
 
 // defaultServeModel is served when no model is given: a random-weight model
 // of a tiny llama shape, generated in a second into the dummy model cache,
@@ -94,6 +105,10 @@ var serveEnv = []struct{ flag, env string }{
 	{"spec", "SLUICE_SPEC"},
 	{"draft-model", "SLUICE_DRAFT_MODEL"},
 	{"spec-tokens", "SLUICE_SPEC_TOKENS"},
+	{"read-timeout", "SLUICE_READ_TIMEOUT"},
+	{"max-connections", "SLUICE_MAX_CONNECTIONS"},
+	{"allowed-hosts", "SLUICE_ALLOWED_HOSTS"},
+	{"expose-paths", "SLUICE_EXPOSE_PATHS"},
 }
 
 func serveFlags(fs *flag.FlagSet, o *serveOptions) {
@@ -123,6 +138,10 @@ func serveFlags(fs *flag.FlagSet, o *serveOptions) {
 	fs.StringVar(&o.spec, "spec", "", "speculative decoding: ngram (prompt lookup) or draft (a smaller model, --draft-model); empty: off")
 	fs.StringVar(&o.draftModel, "draft-model", "", "draft `model` for --spec draft (a file or store reference); its vocabulary must be the served model's; implies --spec draft")
 	fs.IntVar(&o.specTokens, "spec-tokens", 0, "tokens drafted per request and step (0: adapt to the acceptance rate)")
+	fs.DurationVar(&o.readTimeout, "read-timeout", server.DefaultReadTimeout, "how long a client may take to send a request body (then 408); never limits the response")
+	fs.IntVar(&o.maxConnections, "max-connections", defaultMaxConnections, "HTTP connections open at once; more wait until one closes (0: no limit)")
+	fs.StringVar(&o.allowedHosts, "allowed-hosts", "", "comma-separated `names` accepted in the Host header (others get 403), '*' for any (default: localhost, 127.0.0.1, ::1 and --host when it is a loopback address; any host otherwise)")
+	fs.BoolVar(&o.exposePaths, "expose-paths", false, "show models' absolute file paths in /v1/models and gRPC ListModels (default: file names only)")
 }
 
 // applyEnv sets the flags that the command line does not set from their
@@ -193,6 +212,12 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (*s
 	}
 	if _, err := engine.ParseBytes(o.maxBody); err != nil {
 		return nil, fmt.Errorf("%w: --max-body: %v", errUsage, err)
+	}
+	if o.readTimeout <= 0 {
+		return nil, fmt.Errorf("%w: --read-timeout must be positive, got %v", errUsage, o.readTimeout)
+	}
+	if o.maxConnections < 0 {
+		return nil, fmt.Errorf("%w: --max-connections must be 0 (no limit) or positive, got %d", errUsage, o.maxConnections)
 	}
 	if _, err := parseLogLevel(o.logLevel); err != nil {
 		return nil, fmt.Errorf("%w: --log-level: %v", errUsage, err)
@@ -309,7 +334,8 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	}
 
 	maxBody, _ := engine.ParseBytes(o.maxBody)
-	srv := server.New(server.Options{Version: serveVersion, MaxBodyBytes: maxBody, Logger: log})
+	srv := server.New(server.Options{Version: serveVersion, MaxBodyBytes: maxBody, Logger: log,
+		ReadTimeout: o.readTimeout, AllowedHosts: o.hosts(), ExposePaths: o.exposePaths})
 	defer srv.Close()
 	for i, sp := range specs {
 		start := time.Now()
@@ -333,9 +359,11 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// No ReadTimeout or WriteTimeout: the server bounds each body read
+	// itself (--read-timeout), and a long generation must not be cut.
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	errc := make(chan error, 2)
-	go func() { errc <- hs.Serve(ln) }()
+	go func() { errc <- hs.Serve(server.Listener(ln, o.maxConnections)) }()
 	fmt.Fprintf(stderr, "sluice serve: listening on http://%s\n", ln.Addr())
 
 	var grpcStop func(graceful bool)
@@ -367,23 +395,74 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	case <-ctx.Done():
 	}
 	stop() // a second signal kills the process
-	log.Info("shutting down: refusing new requests, waiting for running ones", "timeout", o.shutdownTimeout)
-	dctx, cancel := context.WithTimeout(context.Background(), o.shutdownTimeout)
+	return shutdown(srv, hs, grpcStop, o.shutdownTimeout, log)
+}
+
+// shutdown drains srv within timeout (requests still running then are
+// aborted and their clients get an ending), then stops the HTTP and gRPC
+// servers with a short grace for the last writes, and closes the models.
+// It returns an error, so the command exits non-zero, when requests were
+// cut.
+func shutdown(srv *server.Server, hs *http.Server, grpcStop func(graceful bool), timeout time.Duration, log *slog.Logger) error {
+	log.Info("shutting down: refusing new requests, waiting for running ones", "timeout", timeout)
+	dctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	if err := srv.Drain(dctx); err != nil {
-		log.Warn("drain incomplete; aborting the remaining requests", "err", err)
+	var cut *server.DrainError
+	if err := srv.Drain(dctx); errors.As(err, &cut) {
+		log.Warn("shutdown timeout passed: aborted the requests still running", "cut", cut.Cut, "timeout", timeout)
+	} else if err != nil {
+		log.Warn("drain incomplete", "err", err)
 	}
+	gctx, gcancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer gcancel()
 	if grpcStop != nil {
-		grpcStop(dctx.Err() == nil)
+		stopped := make(chan struct{})
+		go func() { grpcStop(true); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-gctx.Done():
+			grpcStop(false)
+		}
 	}
-	if err := hs.Shutdown(dctx); err != nil {
-		hs.Close()
+	if err := hs.Shutdown(gctx); err != nil {
+		hs.Close() // a client still sending a body, or not reading its reply
 	}
 	if err := srv.Close(); err != nil && !errors.Is(err, engine.ErrClosed) {
 		return err
 	}
+	if cut != nil {
+		return fmt.Errorf("%d requests were cut when the shutdown timeout of %v passed", cut.Cut, timeout)
+	}
 	log.Info("stopped")
 	return nil
+}
+
+// hosts is the Host header allow-list: --allowed-hosts, or by default the
+// localhost names (and --host) when listening on a loopback address, any
+// host when listening on another address (other machines reach it by
+// names we cannot know).
+func (o *serveOptions) hosts() []string {
+	if o.allowedHosts != "" {
+		var out []string
+		for _, h := range strings.Split(o.allowedHosts, ",") {
+			if h = strings.TrimSpace(h); h != "" {
+				out = append(out, h)
+			}
+		}
+		return out
+	}
+	if !isLoopback(o.host) {
+		return []string{"*"}
+	}
+	return []string{"localhost", "127.0.0.1", "::1", o.host}
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // splitSuffix is the part suffix of split GGUF file names.
