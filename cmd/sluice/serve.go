@@ -363,7 +363,14 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	// itself (--read-timeout), and a long generation must not be cut.
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	errc := make(chan error, 2)
-	go func() { errc <- hs.Serve(server.Listener(ln, o.maxConnections)) }()
+	maxConns := o.maxConnections
+	if limit, ok := openFileLimit(); ok {
+		var warn string
+		if maxConns, warn = connectionCap(maxConns, limit); warn != "" {
+			log.Warn(warn)
+		}
+	}
+	go func() { errc <- hs.Serve(server.Listener(ln, maxConns)) }()
 	fmt.Fprintf(stderr, "sluice serve: listening on http://%s\n", ln.Addr())
 
 	var grpcStop func(graceful bool)
@@ -435,6 +442,28 @@ func shutdown(srv *server.Server, hs *http.Server, grpcStop func(graceful bool),
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// fdReserve is the number of open files kept for everything but HTTP
+// connections: models, the gRPC server, logs.
+const fdReserve = 64
+
+// connectionCap fits --max-connections (want; 0: no limit) to the open
+// file limit, so that /health still gets a file descriptor when the cap is
+// reached. It returns the cap to use and a warning when it lowered it or
+// cannot.
+func connectionCap(want int, fdLimit uint64) (int, string) {
+	if fdLimit <= fdReserve {
+		return want, ""
+	}
+	room := fdLimit - fdReserve
+	if want == 0 {
+		return 0, fmt.Sprintf("--max-connections 0 (no limit) with an open file limit of %d: when it is reached, connections fail (raise ulimit -n or set --max-connections)", fdLimit)
+	}
+	if uint64(want) > room {
+		return int(room), fmt.Sprintf("--max-connections %d lowered to %d to fit the open file limit of %d (raise ulimit -n to allow more)", want, room, fdLimit)
+	}
+	return want, ""
 }
 
 // hosts is the Host header allow-list: --allowed-hosts, or by default the

@@ -462,3 +462,24 @@ func TestServeShutdownCutsRequests(t *testing.T) {
 		t.Errorf("no log line with the number of cut requests:\n%s", sv.stderr.String())
 	}
 }
+
+// The connection cap fits the open file limit, with a warning.
+func TestServeConnectionCap(t *testing.T) {
+	for _, tc := range []struct {
+		want  int
+		limit uint64
+		got   int
+		warn  string
+	}{
+		{1024, 1 << 20, 1024, ""},
+		{1024, 300, 236, "lowered to 236"},
+		{0, 300, 0, "no limit"},
+		{100, 300, 100, ""},
+		{1024, 10, 1024, ""}, // a limit that small leaves nothing to fit
+	} {
+		got, warn := connectionCap(tc.want, tc.limit)
+		if got != tc.got || (tc.warn == "") != (warn == "") || !strings.Contains(warn, tc.warn) {
+			t.Errorf("connectionCap(%d, %d) = %d, %q; want %d, %q", tc.want, tc.limit, got, warn, tc.got, tc.warn)
+		}
+	}
+}
