@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -173,7 +175,7 @@ func (e *entry) renderChat(in *chatInput) ([]int32, error) {
 	}
 	text, err := e.tmpl.RenderChat(in.messages, opts)
 	if err != nil {
-		return nil, err
+		return nil, e.templateFailure(err)
 	}
 	var spans []tokenizer.Span
 	if !e.parseSpecialInContent {
@@ -184,6 +186,21 @@ func (e *entry) renderChat(in *chatInput) ([]int32, error) {
 	// Templates usually write the BOS text themselves; add it only if not.
 	addSpecial := e.bos == "" || !strings.HasPrefix(text, e.bos)
 	return e.encodeChat(text, addSpecial, spans), nil
+}
+
+// templateFailure classifies an error rendering the model's chat
+// template. raise_exception is the template refusing the conversation's
+// shape (a system role it does not take, roles that do not alternate) and
+// a safety limit is hit by a conversation too large: both are the
+// client's to fix (400). Any other failure (a TypeError, an undefined
+// value) is a fault of the model's template: a 500 naming the model.
+func (e *entry) templateFailure(err error) error {
+	var tpe *template.Error
+	if !errors.As(err, &tpe) || errors.Is(err, template.ErrLimit) {
+		return err
+	}
+	return &apiError{Status: http.StatusInternalServerError, Type: "server_error", Code: "model_template_error",
+		Message: fmt.Sprintf("model template error: the chat template of model %s failed on this conversation: %v", e.name, tpe)}
 }
 
 type chatMessage struct {
@@ -296,7 +313,7 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) error {
 		s.streamChat(r.Context(), w, events, &resp, j, body.Logprobs, body.includeUsage())
 		return nil
 	}
-	cs, err := collect(r.Context(), events, n, body.Logprobs)
+	cs, err := s.collect(r.Context(), events, n, body.Logprobs)
 	if err != nil {
 		return err
 	}

@@ -174,7 +174,7 @@ func (s *Server) handleCompletions(w http.ResponseWriter, r *http.Request) error
 		s.streamCompletion(r.Context(), w, events, &resp, j, wantLP, body.includeUsage())
 		return nil
 	}
-	cs, err := collect(r.Context(), events, len(prompts)*n, wantLP)
+	cs, err := s.collect(r.Context(), events, len(prompts)*n, wantLP)
 	if err != nil {
 		return err
 	}

@@ -129,6 +129,7 @@ func TestRealEngineDisconnectFreesKV(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, "POST", ts.URL+"/v1/completions",
 		strings.NewReader(`{"prompt":"Once upon a time","max_tokens":200,"ignore_eos":true,"stream":true}`))
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -197,4 +198,24 @@ func TestRealEngineMetricsAndErrors(t *testing.T) {
 	if r := do(t, "GET", ts.URL+"/health", ""); r.status != 200 {
 		t.Errorf("/health %d %s", r.status, r.body)
 	}
+}
+
+// The engine adapter reports the engine's queue limit, so a request with
+// more choices than it gets a 400 naming n.
+func TestRealEngineChoicesBeyondQueue(t *testing.T) {
+	path := testenv.Shared(t, "models", "stories260K.gguf")
+	eng, err := engine.New(engine.Config{ModelPath: path, Name: "stories", Threads: 1, KVMemory: 8 << 20, MaxQueue: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := New(Options{})
+	if err := s.AddModel("", FromEngine[*engine.Stream](eng)); err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(s.Handler())
+	t.Cleanup(func() {
+		ts.Close()
+		s.Close()
+	})
+	checkError(t, post(t, ts.URL+"/v1/completions", `{"prompt":["a","b","c"],"n":3,"max_tokens":1}`), http.StatusBadRequest, "n")
 }

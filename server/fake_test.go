@@ -66,6 +66,7 @@ type fakeModel struct {
 	name     string
 	ctxLen   int
 	reply    string
+	maxQueue int // MaxQueue; 0: none
 	tmpl     string
 	tok      Tokenizer   // nil: byteTok
 	block    atomic.Bool // streams wait for cancellation or release after each token
@@ -101,6 +102,7 @@ func (f *fakeModel) Tokenizer() Tokenizer {
 	}
 	return byteTok{}
 }
+func (f *fakeModel) MaxQueue() int        { return f.maxQueue }
 func (f *fakeModel) ChatTemplate() string { return f.tmpl }
 
 func (f *fakeModel) Stats() engine.Stats {

@@ -103,7 +103,9 @@ func checkRefusal(t *testing.T, what string, err error) {
 func serveFuzz(t *testing.T, s *Server, path string, body []byte) {
 	t.Helper()
 	rec := httptest.NewRecorder()
-	s.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body)))
+	req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	s.Handler().ServeHTTP(rec, req)
 	if rec.Code < 400 || rec.Code >= 500 {
 		t.Fatalf("status %d for %q: %s", rec.Code, body, rec.Body.Bytes())
 	}

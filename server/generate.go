@@ -28,12 +28,19 @@ type choiceEvent struct {
 // run submits every choice of j and returns a channel of their events,
 // closed when every stream has ended. If a Submit fails, the choices
 // already started are cancelled and the error is returned. Cancelling ctx
-// aborts every choice; the channel still closes.
+// (the client went away) aborts every choice and stops the delivery of
+// their events; the channel still closes. When the drain deadline aborts
+// the server's requests, the choices end with FinishAbort events that are
+// delivered, so the handler can write the client an ending.
 func (s *Server) run(ctx context.Context, j *job) (<-chan choiceEvent, error) {
 	if s.Draining() {
 		return nil, errDraining()
 	}
-	ctx, cancel := context.WithCancel(ctx)
+	if err := checkQueue(j); err != nil {
+		return nil, err
+	}
+	sub, cancel := context.WithCancel(ctx) // the choices' engine context
+	stopAbort := context.AfterFunc(s.abortCtx, cancel)
 	total := len(j.prompts) * j.n
 	streams := make([]Stream, 0, total)
 	for i := 0; i < total; i++ {
@@ -46,8 +53,9 @@ func (s *Server) run(ctx context.Context, j *job) (<-chan choiceEvent, error) {
 		if req.Sampling.HasSeed {
 			req.Sampling.Seed += uint64(i % j.n)
 		}
-		st, err := j.e.m.Submit(ctx, &req)
+		st, err := j.e.m.Submit(sub, &req)
 		if err != nil {
+			stopAbort()
 			cancel()
 			for _, st := range streams {
 				go drainStream(st)
@@ -63,35 +71,57 @@ func (s *Server) run(ctx context.Context, j *job) (<-chan choiceEvent, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			abandoned := false
-			for {
-				ev, ok := st.Next()
-				if !ok {
-					return
-				}
-				if ev.Done {
-					j.e.hist.observe(ev)
-				}
-				if !abandoned {
-					select {
-					case out <- choiceEvent{i, ev}:
-					case <-ctx.Done():
-						abandoned = true
-					}
-				}
-				if ev.Done {
-					return
-				}
-			}
+			forward(ctx, st, i, out, j.e.hist)
 		}()
 	}
 	go func() {
 		wg.Wait()
+		stopAbort()
 		cancel()
 		close(out)
 		s.inflight.Add(-1)
 	}()
 	return out, nil
+}
+
+// forward sends st's events as choice i to out until the stream ends,
+// dropping them once ctx (the client's) is done.
+func forward(ctx context.Context, st Stream, i int, out chan<- choiceEvent, hist *modelHistograms) {
+	abandoned := false
+	for {
+		ev, ok := st.Next()
+		if !ok {
+			return
+		}
+		if ev.Done {
+			hist.observe(ev)
+		}
+		if !abandoned {
+			select {
+			case out <- choiceEvent{i, ev}:
+			case <-ctx.Done():
+				abandoned = true
+			}
+		}
+		if ev.Done {
+			return
+		}
+	}
+}
+
+// checkQueue refuses a job with more choices than its model ever queues:
+// a 429 would ask the client to retry something that cannot succeed.
+func checkQueue(j *job) error {
+	q, ok := j.e.m.(queueLimited)
+	if !ok {
+		return nil
+	}
+	total := len(j.prompts) * j.n
+	if limit := q.MaxQueue(); limit > 0 && total > limit {
+		return badRequest("n", "this request asks for %d choices (%d prompts with n = %d), more than the %d requests the server queues (--max-queue); lower n or split the request",
+			total, len(j.prompts), j.n, limit)
+	}
+	return nil
 }
 
 func drainStream(st Stream) {
@@ -190,8 +220,9 @@ func sumUsage(cs []*choice, n int) usageJSON {
 }
 
 // collect reads every event of a job into its choices. It returns early
-// with ctx's error if ctx is done.
-func collect(ctx context.Context, events <-chan choiceEvent, total int, wantLogprobs bool) ([]*choice, error) {
+// with ctx's error if ctx is done, and a 503 if the drain deadline cut a
+// choice.
+func (s *Server) collect(ctx context.Context, events <-chan choiceEvent, total int, wantLogprobs bool) ([]*choice, error) {
 	cs := make([]*choice, total)
 	for i := range cs {
 		cs[i] = &choice{}
@@ -203,6 +234,9 @@ func collect(ctx context.Context, events <-chan choiceEvent, total int, wantLogp
 				for _, c := range cs {
 					if err := finishError(c); err != nil {
 						return nil, err
+					}
+					if c.finish == engine.FinishAbort && s.aborting() {
+						return nil, errShutdown()
 					}
 				}
 				return cs, nil

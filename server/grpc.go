@@ -164,6 +164,24 @@ func checkTokenIDs(ids []int32, vocab int, param string) error {
 	return nil
 }
 
+// maxRequestIDLen bounds a client's request_id: it is echoed in every
+// message of the response.
+const maxRequestIDLen = 256
+
+// checkRequestID refuses a request_id that is too long or not printable
+// ASCII.
+func checkRequestID(id string) error {
+	if len(id) > maxRequestIDLen {
+		return badRequest("request_id", "request_id is %d bytes; at most %d are allowed", len(id), maxRequestIDLen)
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] < 0x20 || id[i] > 0x7e {
+			return badRequest("request_id", "request_id has byte 0x%02x at %d; only printable ASCII is allowed", id[i], i)
+		}
+	}
+	return nil
+}
+
 func (g *grpcService) prepare(r *pb.GenerateRequest) (*job, error) {
 	s := g.s
 	p := grpcParams(r)
@@ -216,6 +234,8 @@ func (g *grpcService) prepare(r *pb.GenerateRequest) (*job, error) {
 	id := r.RequestId
 	if id == "" {
 		id = newID("gen-")
+	} else if err := checkRequestID(id); err != nil {
+		return nil, err
 	}
 	return &job{e: e, id: id, prompts: [][]int32{prompt}, n: n, req: req}, nil
 }
@@ -238,10 +258,15 @@ func (g *grpcService) Generate(r *pb.GenerateRequest, stream grpc.ServerStreamin
 		}
 		ev := ce.ev
 		if ev.Done && ev.Finish == engine.FinishError {
-			failed = errors.New("generation failed")
+			msg := "generation failed"
 			if ev.Err != nil {
-				failed = errors.New("generation failed: " + ev.Err.Error())
+				msg += ": " + ev.Err.Error()
 			}
+			failed = status.Error(codes.Internal, msg)
+			continue
+		}
+		if ev.Done && ev.Finish == engine.FinishAbort && g.s.aborting() && ctx.Err() == nil {
+			failed = status.Error(codes.Unavailable, errShutdown().Message)
 			continue
 		}
 		resp := &pb.GenerateResponse{Id: j.id, Model: j.e.name, Index: int32(ce.index), Text: ev.Text, SystemFingerprint: j.e.info.Fingerprint}
@@ -267,7 +292,7 @@ func (g *grpcService) Generate(r *pb.GenerateRequest, stream grpc.ServerStreamin
 		sendErr = stream.Send(resp)
 	}
 	if failed != nil {
-		return status.Error(codes.Internal, failed.Error())
+		return failed
 	}
 	if sendErr != nil {
 		return sendErr
@@ -318,7 +343,7 @@ func (g *grpcService) ListModels(ctx context.Context, r *pb.ListModelsRequest) (
 	for _, e := range g.s.entries() {
 		i := e.info
 		out.Models = append(out.Models, &pb.ModelInfo{
-			Name: e.name, Path: i.Path, Fingerprint: i.Fingerprint, Arch: i.Arch, ContextLength: int32(i.ContextLength),
+			Name: e.name, Path: g.s.shownPath(i.Path), Fingerprint: i.Fingerprint, Arch: i.Arch, ContextLength: int32(i.ContextLength),
 			VocabSize: int32(i.VocabSize), QuantMix: i.QuantMix, LoadedAtUnix: i.LoadedAt.Unix(), BlockSize: int32(i.BlockSize),
 			KvBlocks: int32(i.KVBlocks), KvBytes: i.KVBytes, ChatTemplate: e.tmpl != nil,
 		})

@@ -271,3 +271,28 @@ func TestGRPCTokenizeListModelsHealth(t *testing.T) {
 		t.Errorf("grpc metrics:\n%s", sb.String())
 	}
 }
+
+// A request_id is echoed in every message: it is bounded in length and
+// printable.
+func TestGRPCRequestIDBounds(t *testing.T) {
+	m := newFake("tiny")
+	s := New(Options{})
+	if err := s.AddModel("", m); err != nil {
+		t.Fatal(err)
+	}
+	c := pb.NewSluiceClient(newGRPC(t, s))
+	for _, id := range []string{strings.Repeat("x", maxRequestIDLen+1), "a\nb", "id\x00", "caf\u00e9"} {
+		_, err := generateAll(t, c, &pb.GenerateRequest{RequestId: id, Prompt: &pb.GenerateRequest_Text{Text: "x"}, MaxTokens: 1})
+		if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "request_id") {
+			t.Errorf("request_id of %d bytes: %v", len(id), err)
+		}
+	}
+	if n := len(m.requests()); n != 0 {
+		t.Errorf("%d requests reached the engine", n)
+	}
+	id := strings.Repeat("r", maxRequestIDLen)
+	resps, err := generateAll(t, c, &pb.GenerateRequest{RequestId: id, Prompt: &pb.GenerateRequest_Text{Text: "x"}, MaxTokens: 2})
+	if err != nil || len(resps) == 0 || resps[0].Id != id {
+		t.Fatalf("a %d-byte request_id: %v %v", len(id), resps, err)
+	}
+}

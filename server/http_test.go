@@ -16,6 +16,10 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	pb "github.com/sluice-llm/sluice/api/sluice/v1"
 	"github.com/sluice-llm/sluice/engine"
 )
 
@@ -639,6 +643,7 @@ func TestClientDisconnect(t *testing.T) {
 			body = strings.Replace(body, "false", "true", 1)
 		}
 		req, _ := http.NewRequestWithContext(ctx, "POST", ts.URL+"/v1/completions", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
@@ -697,7 +702,7 @@ func TestModels(t *testing.T) {
 	}
 	a := list.Data[0]
 	if a.Object != "model" || a.OwnedBy != "sluice" || a.MaxModelLen != 64 || a.Fingerprint != "fp-a" || a.QuantMix != "F32:3" ||
-		a.Created != 1700000000 || a.ChatTmpl || !list.Data[1].ChatTmpl || a.Path != "/models/a.gguf" {
+		a.Created != 1700000000 || a.ChatTmpl || !list.Data[1].ChatTmpl || a.Path != "a.gguf" || a.Root != "a.gguf" {
 		t.Errorf("card %+v", a)
 	}
 	card := decode[modelCard](t, do(t, "GET", ts.URL+"/v1/models/chat", ""))
@@ -774,6 +779,7 @@ func TestDrain(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, "POST", ts.URL+"/v1/completions", strings.NewReader(`{"prompt":"x","stream":true}`))
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -832,5 +838,53 @@ func TestCompletionsTooManyChoices(t *testing.T) {
 	}
 	if got := len(decode[completionResponse](t, r).Choices); got != maxChoices {
 		t.Errorf("%d choices, want %d", got, maxChoices)
+	}
+}
+
+// More choices than the model's queue holds can never be accepted: a 400
+// naming n, not a retryable 429, even on an idle server.
+func TestChoicesBeyondQueue(t *testing.T) {
+	m := newChatFake()
+	m.maxQueue = 4
+	_, ts := newTestServer(t, Options{}, m)
+	for _, body := range []string{`{"prompt":"x","n":5,"max_tokens":1}`, `{"prompt":["x","y","z"],"n":2,"max_tokens":1}`} {
+		e := checkError(t, post(t, ts.URL+"/v1/completions", body), http.StatusBadRequest, "n")
+		if !strings.Contains(e["message"].(string), "--max-queue") {
+			t.Errorf("%s: %v", body, e["message"])
+		}
+	}
+	checkError(t, post(t, ts.URL+"/v1/chat/completions", `{"messages":[{"role":"user","content":"hi"}],"n":5,"max_tokens":1}`), http.StatusBadRequest, "n")
+	if n := len(m.requests()); n != 0 {
+		t.Errorf("%d requests reached the engine", n)
+	}
+	if r := post(t, ts.URL+"/v1/completions", `{"prompt":["x","y"],"n":2,"max_tokens":1}`); r.status != 200 {
+		t.Errorf("4 choices with a queue of 4: %d %s", r.status, r.body)
+	}
+}
+
+// A runtime failure inside the model's own chat template is the model's
+// fault (500 server_error naming the model); raise_exception is the
+// template refusing the request's shape (400).
+func TestChatTemplateFailure(t *testing.T) {
+	m := newChatFake()
+	m.tmpl = `{% if messages[0].role == 'bad' %}{{ raise_exception('the first message must come from the user') }}{% endif %}` +
+		`{{ messages[0].content + 1 }}`
+	s, ts := newTestServer(t, Options{}, m)
+	r := post(t, ts.URL+"/v1/chat/completions", `{"messages":[{"role":"user","content":"x"}]}`)
+	e := checkError(t, r, http.StatusInternalServerError, "")
+	if e["type"] != "server_error" || e["code"] != "model_template_error" ||
+		!strings.Contains(e["message"].(string), "model template error") || !strings.Contains(e["message"].(string), "chat") {
+		t.Errorf("template TypeError: %s", r.body)
+	}
+	r = post(t, ts.URL+"/tokenize", `{"messages":[{"role":"user","content":"x"}]}`)
+	checkError(t, r, http.StatusInternalServerError, "")
+	r = post(t, ts.URL+"/v1/chat/completions", `{"messages":[{"role":"bad","content":"x"}]}`)
+	if e := checkError(t, r, http.StatusBadRequest, "messages"); !strings.Contains(e["message"].(string), "must come from the user") {
+		t.Errorf("raise_exception: %s", r.body)
+	}
+	c := pb.NewSluiceClient(newGRPC(t, s))
+	_, err := generateAll(t, c, &pb.GenerateRequest{Prompt: &pb.GenerateRequest_MessagesJson{MessagesJson: `[{"role":"user","content":"x"}]`}})
+	if status.Code(err) != codes.Internal || !strings.Contains(err.Error(), "model template error") {
+		t.Errorf("gRPC: %v", err)
 	}
 }

@@ -24,6 +24,13 @@ type Model interface {
 	Close() error
 }
 
+// queueLimited is implemented by models that refuse requests beyond a
+// fixed number waiting (the engine's MaxQueue): a request with more
+// choices than that can never be accepted.
+type queueLimited interface {
+	MaxQueue() int
+}
+
 // Stream is one request's output. Next blocks for the next event; it
 // returns false once the stream is over (after the event with Done set).
 type Stream interface {
@@ -81,3 +88,12 @@ func (m engineModel[S]) Tokenizer() Tokenizer            { return m.e.Tokenizer(
 func (m engineModel[S]) ChatTemplate() string            { return m.e.ChatTemplate() }
 func (m engineModel[S]) Drain(ctx context.Context) error { return m.e.Drain(ctx) }
 func (m engineModel[S]) Close() error                    { return m.e.Close() }
+
+// MaxQueue is the engine's Config().MaxQueue, 0 (unknown) if the engine
+// does not tell.
+func (m engineModel[S]) MaxQueue() int {
+	if c, ok := any(m.e).(interface{ Config() engine.Config }); ok {
+		return c.Config().MaxQueue
+	}
+	return 0
+}

@@ -540,24 +540,20 @@ func TestServeSDKErrors(t *testing.T) {
 	_, err = s.client.Completions.New(ctx, p)
 	sdkError(t, "36 KB body", err, 413, "invalid_request_error", "", "request_too_large")
 
-	// n=3 of long generations: the first choice runs (one sequence per
-	// step), the second waits, the third finds the queue full. The whole
-	// request is refused and the two started choices are cancelled.
+	// n=3 with a queue of one can never be accepted: a 400 naming n,
+	// not a 429 to retry (the fake-engine tests cover 429).
 	p = base
-	p.N, p.MaxTokens = openai.Int(3), openai.Int(2000)
+	p.N, p.MaxTokens = openai.Int(3), openai.Int(200)
 	p.SetExtraFields(map[string]any{"ignore_eos": true})
 	_, err = s.client.Completions.New(ctx, p)
-	ae := sdkError(t, "queue full", err, 429, "rate_limit_error", "", "overloaded")
-	if ra := ae.Response.Header.Get("Retry-After"); ra != "3" {
-		t.Errorf("429 Retry-After %q, want 3", ra)
-	}
+	sdkError(t, "more choices than the queue", err, 400, "invalid_request_error", "n", "")
 	s.waitIdle(t)
 
 	s.srv.StartDrain()
 	_, err = s.client.Chat.Completions.New(ctx, chatParams("hi", 4))
-	ae = sdkError(t, "draining", err, 503, "service_unavailable_error", "", "draining")
-	if ra := ae.Response.Header.Get("Retry-After"); ra == "" {
-		t.Error("503 without Retry-After")
+	ae := sdkError(t, "draining", err, 503, "service_unavailable_error", "", "draining")
+	if ra := ae.Response.Header.Get("Retry-After"); ra != "3" {
+		t.Errorf("503 Retry-After %q, want 3", ra)
 	}
 	if r := do(t, http.MethodGet, s.ts.URL+"/health", ""); r.status != 503 {
 		t.Errorf("/health while draining: %d", r.status)

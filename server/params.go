@@ -3,7 +3,6 @@ package server
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"math"
 	"net/http"
@@ -55,16 +54,11 @@ func (p *commonParams) includeUsage() bool {
 	return p.StreamOptions != nil && p.StreamOptions.IncludeUsage
 }
 
-// decodeBody reads a JSON request body into v, mapping failures to 400
-// (malformed JSON, a field of the wrong type) or 413 (too large).
+// decodeBody decodes the JSON request body (already read whole by
+// readBody) into v, mapping failures to 400.
 func decodeBody(r *http.Request, v any) error {
 	data, err := io.ReadAll(r.Body)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return &apiError{Status: http.StatusRequestEntityTooLarge, Type: "invalid_request_error", Code: "request_too_large",
-				Message: fmt.Sprintf("the request body is larger than the limit of %d bytes", mbe.Limit)}
-		}
 		return badRequest("", "reading the request body: %v", err)
 	}
 	return decodeJSON(data, v)

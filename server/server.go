@@ -29,12 +29,31 @@ import (
 // is 0.
 const DefaultMaxBodyBytes = 32 << 20
 
+// DefaultReadTimeout is the request body read limit when
+// Options.ReadTimeout is 0.
+const DefaultReadTimeout = 60 * time.Second
+
 // Options configure a Server. Zero values mean the documented defaults.
 type Options struct {
-	Version      string       // reported by /version; default "dev"
-	MaxBodyBytes int64        // request body limit (→ 413); default 32 MiB
-	RetryAfter   int          // seconds in Retry-After on 429/503; default 1
-	Logger       *slog.Logger // default: discard
+	Version      string // reported by /version; default "dev"
+	MaxBodyBytes int64  // request body limit (→ 413); default 32 MiB
+	RetryAfter   int    // seconds in Retry-After on 429/503; default 1
+	// AbortGrace bounds how long Drain waits for handlers to write their
+	// endings after its deadline aborted the remaining requests; default
+	// DefaultAbortGrace.
+	AbortGrace time.Duration
+	// ReadTimeout bounds reading a request's body, from the end of its
+	// header (→ 408); it never limits how long the response takes.
+	// Default DefaultReadTimeout; negative: no limit.
+	ReadTimeout time.Duration
+	// AllowedHosts are the Host header names accepted (ports ignored);
+	// others get 403, a defence against DNS rebinding. "*" or an empty
+	// list accepts any host.
+	AllowedHosts []string
+	// ExposePaths shows models' absolute file paths in /v1/models and
+	// gRPC ListModels; by default only the file's base name is shown.
+	ExposePaths bool
+	Logger      *slog.Logger // default: discard
 	// ParseSpecialInContent lets chat message content write special
 	// tokens: "<|im_start|>" typed in a message becomes the control token,
 	// as the template's markup does. Off (the default), content is
@@ -56,6 +75,10 @@ type Server struct {
 	metrics  *httpMetrics
 	started  time.Time
 	onDrain  []func() // run once by StartDrain (gRPC health → NOT_SERVING)
+	// abortCtx is cancelled (by abortAll) when Drain's deadline passes:
+	// every running request's engine context is derived from it too.
+	abortCtx context.Context
+	abortAll context.CancelFunc
 }
 
 // entry is one registered model.
@@ -86,17 +109,25 @@ func New(opts Options) *Server {
 	if opts.RetryAfter <= 0 {
 		opts.RetryAfter = 1
 	}
+	if opts.ReadTimeout == 0 {
+		opts.ReadTimeout = DefaultReadTimeout
+	}
+	if opts.AbortGrace <= 0 {
+		opts.AbortGrace = DefaultAbortGrace
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{
+	s := &Server{
 		opts:    opts,
 		log:     log,
 		models:  map[string]*entry{},
 		metrics: newHTTPMetrics(),
 		started: time.Now(),
 	}
+	s.abortCtx, s.abortAll = context.WithCancel(context.Background())
+	return s
 }
 
 // AddModel registers m under name (default: m.Info().Name). Its chat
@@ -183,38 +214,6 @@ func (s *Server) StartDrain() {
 // Draining reports whether StartDrain was called.
 func (s *Server) Draining() bool { return s.draining.Load() }
 
-// Drain refuses new requests, then waits until every running request has
-// finished (or ctx is done) in every model.
-func (s *Server) Drain(ctx context.Context) error {
-	s.StartDrain()
-	var wg sync.WaitGroup
-	errs := make([]error, 0)
-	var mu sync.Mutex
-	for _, e := range s.entries() {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := e.m.Drain(ctx); err != nil {
-				mu.Lock()
-				errs = append(errs, fmt.Errorf("%s: %w", e.name, err))
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	// Handlers still writing their last bytes.
-	t := time.NewTicker(5 * time.Millisecond)
-	defer t.Stop()
-	for s.inflight.Load() > 0 {
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			return errors.Join(append(errs, ctx.Err())...)
-		}
-	}
-	return errors.Join(errs...)
-}
-
 // Close closes every model.
 func (s *Server) Close() error {
 	var errs []error
@@ -271,6 +270,8 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		label = "/v1/models/{model}"
 	}
 	switch {
+	case !s.hostAllowed(r.Host):
+		writeError(rec, errHostNotAllowed(r.Host))
 	case !ok:
 		label = "other"
 		writeError(rec, notFound("", "no such endpoint: %s %s", r.Method, r.URL.Path))
@@ -279,10 +280,14 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(rec, &apiError{Status: http.StatusMethodNotAllowed, Type: "invalid_request_error",
 			Message: fmt.Sprintf("method %s is not allowed on %s; use %s", r.Method, r.URL.Path, rt.method)})
 	default:
+		var err error
 		if rt.method == http.MethodPost {
-			r.Body = http.MaxBytesReader(rec, r.Body, s.opts.MaxBodyBytes)
+			err = s.readBody(rec, r)
 		}
-		if err := rt.h(rec, r); err != nil {
+		if err == nil {
+			err = rt.h(rec, r)
+		}
+		if err != nil {
 			if rec.status == 0 {
 				writeError(rec, s.apiErr(err))
 			} else {
@@ -364,10 +369,11 @@ type modelCard struct {
 	ChatTmpl    bool   `json:"chat_template"`
 }
 
-func (e *entry) card() modelCard {
+// card describes e; path is its file as shown to clients (shownPath).
+func (e *entry) card(path string) modelCard {
 	return modelCard{
-		ID: e.name, Object: "model", Created: e.info.LoadedAt.Unix(), OwnedBy: "sluice", Root: e.info.Path,
-		MaxModelLen: e.info.ContextLength, VocabSize: e.tok.VocabSize(), Path: e.info.Path, Fingerprint: e.info.Fingerprint,
+		ID: e.name, Object: "model", Created: e.info.LoadedAt.Unix(), OwnedBy: "sluice", Root: path,
+		MaxModelLen: e.info.ContextLength, VocabSize: e.tok.VocabSize(), Path: path, Fingerprint: e.info.Fingerprint,
 		Arch: e.info.Arch, QuantMix: e.info.QuantMix, LoadedAt: e.info.LoadedAt.UTC().Format(time.RFC3339),
 		ChatTmpl: e.tmpl != nil,
 	}
@@ -376,7 +382,7 @@ func (e *entry) card() modelCard {
 func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) error {
 	cards := []modelCard{}
 	for _, e := range s.entries() {
-		cards = append(cards, e.card())
+		cards = append(cards, e.card(s.shownPath(e.info.Path)))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"object": "list", "data": cards})
 	return nil
@@ -391,7 +397,7 @@ func (s *Server) handleModel(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, e.card())
+	writeJSON(w, http.StatusOK, e.card(s.shownPath(e.info.Path)))
 	return nil
 }
 

@@ -92,6 +92,12 @@ func (o *serveOptions) validate() error {
 	} else if n <= 0 {
 		return fmt.Errorf("--max-body %s: must be positive", o.maxBody)
 	}
+	if o.readTimeout <= 0 {
+		return fmt.Errorf("--read-timeout %v: must be positive", o.readTimeout)
+	}
+	if o.maxConnections < 0 {
+		return fmt.Errorf("--max-connections %d: must be 0 (no limit) or positive", o.maxConnections)
+	}
 	if o.shutdownTimeout < 0 {
 		return fmt.Errorf("--shutdown-timeout %v: must not be negative (0 aborts running requests at once)", o.shutdownTimeout)
 	}

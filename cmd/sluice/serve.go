@@ -64,7 +64,18 @@ type serveOptions struct {
 	specTokens       int
 	threadsForce     bool
 	parseSpecial     bool // --parse-special-in-content
+	readTimeout      time.Duration
+	maxConnections   int
+	allowedHosts     string
+	exposePaths      bool
 }
+
+// defaultMaxConnections is the default of --max-connections.
+const defaultMaxConnections = 1024
+
+// shutdownGrace is how long the HTTP and gRPC servers wait, once the
+// drain has ended, for the last bytes of each reply to reach the clients.
+const shutdownGrace = 2 * time.Second
 
 // defaultServeModel is served when no model is given: a random-weight model
 // of a tiny llama shape, generated in a second into the dummy model cache,
@@ -98,6 +109,10 @@ var serveEnv = []struct{ flag, env string }{
 	{"spec-tokens", "SLUICE_SPEC_TOKENS"},
 	{"threads-force", "SLUICE_THREADS_FORCE"},
 	{"parse-special-in-content", "SLUICE_PARSE_SPECIAL_IN_CONTENT"},
+	{"read-timeout", "SLUICE_READ_TIMEOUT"},
+	{"max-connections", "SLUICE_MAX_CONNECTIONS"},
+	{"allowed-hosts", "SLUICE_ALLOWED_HOSTS"},
+	{"expose-paths", "SLUICE_EXPOSE_PATHS"},
 }
 
 func serveFlags(fs *flag.FlagSet, o *serveOptions) {
@@ -129,6 +144,10 @@ func serveFlags(fs *flag.FlagSet, o *serveOptions) {
 	fs.IntVar(&o.specTokens, "spec-tokens", 0, "tokens drafted per request and step (0: adapt to the acceptance rate)")
 	fs.BoolVar(&o.threadsForce, "threads-force", false, "run --threads as given even beyond the usable CPUs (the affinity mask and cgroup CPU quota)")
 	fs.BoolVar(&o.parseSpecial, "parse-special-in-content", false, "let chat message content write special tokens such as <|im_start|> (default: content is plain text, so users cannot inject roles)")
+	fs.DurationVar(&o.readTimeout, "read-timeout", server.DefaultReadTimeout, "how long a client may take to send a request body (then 408); never limits the response")
+	fs.IntVar(&o.maxConnections, "max-connections", defaultMaxConnections, "HTTP connections open at once; more wait until one closes (0: no limit)")
+	fs.StringVar(&o.allowedHosts, "allowed-hosts", "", "comma-separated `names` accepted in the Host header (others get 403), '*' for any (default: localhost, 127.0.0.1, ::1 and --host when it is a loopback address; any host otherwise)")
+	fs.BoolVar(&o.exposePaths, "expose-paths", false, "show models' absolute file paths in /v1/models and gRPC ListModels (default: file names only)")
 }
 
 // applyEnv sets the flags that the command line does not set from their
@@ -307,7 +326,8 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	}
 
 	maxBody, _ := engine.ParseBytes(o.maxBody)
-	srv := server.New(server.Options{Version: serveVersion, MaxBodyBytes: maxBody, Logger: log, ParseSpecialInContent: o.parseSpecial})
+	srv := server.New(server.Options{Version: serveVersion, MaxBodyBytes: maxBody, Logger: log,
+		ReadTimeout: o.readTimeout, AllowedHosts: o.hosts(), ExposePaths: o.exposePaths, ParseSpecialInContent: o.parseSpecial})
 	defer srv.Close()
 	start := time.Now()
 	// One memory budget for every model: the group is planned, and
@@ -341,9 +361,18 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// No ReadTimeout or WriteTimeout: the server bounds each body read
+	// itself (--read-timeout), and a long generation must not be cut.
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	errc := make(chan error, 2)
-	go func() { errc <- hs.Serve(ln) }()
+	maxConns := o.maxConnections
+	if limit, ok := openFileLimit(); ok {
+		var warn string
+		if maxConns, warn = connectionCap(maxConns, limit); warn != "" {
+			log.Warn(warn)
+		}
+	}
+	go func() { errc <- hs.Serve(server.Listener(ln, maxConns)) }()
 	fmt.Fprintf(stderr, "sluice serve: listening on http://%s\n", ln.Addr())
 
 	var grpcStop func(graceful bool)
@@ -375,23 +404,96 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	case <-ctx.Done():
 	}
 	stop() // a second signal kills the process
-	log.Info("shutting down: refusing new requests, waiting for running ones", "timeout", o.shutdownTimeout)
-	dctx, cancel := context.WithTimeout(context.Background(), o.shutdownTimeout)
+	return shutdown(srv, hs, grpcStop, o.shutdownTimeout, log)
+}
+
+// shutdown drains srv within timeout (requests still running then are
+// aborted and their clients get an ending), then stops the HTTP and gRPC
+// servers with a short grace for the last writes, and closes the models.
+// It returns an error, so the command exits non-zero, when requests were
+// cut.
+func shutdown(srv *server.Server, hs *http.Server, grpcStop func(graceful bool), timeout time.Duration, log *slog.Logger) error {
+	log.Info("shutting down: refusing new requests, waiting for running ones", "timeout", timeout)
+	dctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	if err := srv.Drain(dctx); err != nil {
-		log.Warn("drain incomplete; aborting the remaining requests", "err", err)
+	var cut *server.DrainError
+	if err := srv.Drain(dctx); errors.As(err, &cut) {
+		log.Warn("shutdown timeout passed: aborted the requests still running", "cut", cut.Cut, "timeout", timeout)
+	} else if err != nil {
+		log.Warn("drain incomplete", "err", err)
 	}
+	gctx, gcancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer gcancel()
 	if grpcStop != nil {
-		grpcStop(dctx.Err() == nil)
+		stopped := make(chan struct{})
+		go func() { grpcStop(true); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-gctx.Done():
+			grpcStop(false)
+		}
 	}
-	if err := hs.Shutdown(dctx); err != nil {
-		hs.Close()
+	if err := hs.Shutdown(gctx); err != nil {
+		hs.Close() // a client still sending a body, or not reading its reply
 	}
 	if err := srv.Close(); err != nil && !errors.Is(err, engine.ErrClosed) {
 		return err
 	}
+	if cut != nil {
+		return fmt.Errorf("%d requests were cut when the shutdown timeout of %v passed", cut.Cut, timeout)
+	}
 	log.Info("stopped")
 	return nil
+}
+
+// fdReserve is the number of open files kept for everything but HTTP
+// connections: models, the gRPC server, logs.
+const fdReserve = 64
+
+// connectionCap fits --max-connections (want; 0: no limit) to the open
+// file limit, so that /health still gets a file descriptor when the cap is
+// reached. It returns the cap to use and a warning when it lowered it or
+// cannot.
+func connectionCap(want int, fdLimit uint64) (int, string) {
+	if fdLimit <= fdReserve {
+		return want, ""
+	}
+	room := fdLimit - fdReserve
+	if want == 0 {
+		return 0, fmt.Sprintf("--max-connections 0 (no limit) with an open file limit of %d: when it is reached, connections fail (raise ulimit -n or set --max-connections)", fdLimit)
+	}
+	if uint64(want) > room {
+		return int(room), fmt.Sprintf("--max-connections %d lowered to %d to fit the open file limit of %d (raise ulimit -n to allow more)", want, room, fdLimit)
+	}
+	return want, ""
+}
+
+// hosts is the Host header allow-list: --allowed-hosts, or by default the
+// localhost names (and --host) when listening on a loopback address, any
+// host when listening on another address (other machines reach it by
+// names we cannot know).
+func (o *serveOptions) hosts() []string {
+	if o.allowedHosts != "" {
+		var out []string
+		for _, h := range strings.Split(o.allowedHosts, ",") {
+			if h = strings.TrimSpace(h); h != "" {
+				out = append(out, h)
+			}
+		}
+		return out
+	}
+	if !isLoopback(o.host) {
+		return []string{"*"}
+	}
+	return []string{"localhost", "127.0.0.1", "::1", o.host}
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // splitSuffix is the part suffix of split GGUF file names.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -393,4 +394,99 @@ func TestServeQuickStart(t *testing.T) {
 		t.Fatalf("chat %+v %v", chat, err)
 	}
 	sv.stop(t)
+}
+
+func TestServeHTTPFlags(t *testing.T) {
+	o, err := parseServe([]string{"-m", "m.gguf"}, envOf(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.readTimeout != 60*time.Second || o.maxConnections != 1024 || o.exposePaths || o.allowedHosts != "" {
+		t.Errorf("defaults %+v", o)
+	}
+	if h := o.hosts(); !reflect.DeepEqual(h, []string{"localhost", "127.0.0.1", "::1", "127.0.0.1"}) {
+		t.Errorf("default hosts on loopback: %q", h)
+	}
+	env := envOf(map[string]string{"SLUICE_READ_TIMEOUT": "5s", "SLUICE_MAX_CONNECTIONS": "10",
+		"SLUICE_ALLOWED_HOSTS": "a.example, b.example", "SLUICE_EXPOSE_PATHS": "true", "SLUICE_HOST": "0.0.0.0"})
+	o, err = parseServe([]string{"-m", "m.gguf"}, env, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.readTimeout != 5*time.Second || o.maxConnections != 10 || !o.exposePaths || !reflect.DeepEqual(o.hosts(), []string{"a.example", "b.example"}) {
+		t.Errorf("from the environment %+v (hosts %q)", o, o.hosts())
+	}
+	for host, want := range map[string][]string{"0.0.0.0": {"*"}, "::": {"*"}, "192.168.1.5": {"*"},
+		"localhost": {"localhost", "127.0.0.1", "::1", "localhost"}, "::1": {"localhost", "127.0.0.1", "::1", "::1"}} {
+		o := &serveOptions{host: host}
+		if got := o.hosts(); !reflect.DeepEqual(got, want) {
+			t.Errorf("--host %s: allowed hosts %q, want %q", host, got, want)
+		}
+	}
+	for _, args := range [][]string{{"--read-timeout", "0s"}, {"--max-connections", "-1"}} {
+		if _, err := parseServe(append([]string{"-m", "a"}, args...), envOf(nil), io.Discard); !errors.Is(err, errUsage) || !strings.Contains(err.Error(), args[0]) {
+			t.Errorf("%v: %v", args, err)
+		}
+	}
+}
+
+// TestServeShutdownCutsRequests: when --shutdown-timeout passes with a
+// generation running, its stream still ends properly (finish_reason
+// "abort", then [DONE]), the log says how many requests were cut and the
+// command fails, so the exit status is not 0.
+func TestServeShutdownCutsRequests(t *testing.T) {
+	t.Setenv("SLUICE_HOME", t.TempDir())
+	sv := startServe(t, "--port", "0", "--threads", "1", "--kv-memory", "64MiB", "--offline", "--shutdown-timeout", "50ms")
+	body := `{"prompt":"Hello","max_tokens":2000,"ignore_eos":true,"stream":true}`
+	resp, err := http.Post(sv.base+"/v1/completions", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	br := bufio.NewReader(resp.Body)
+	if line, _ := br.ReadString('\n'); !strings.HasPrefix(line, "data: ") {
+		t.Fatalf("first line %q", line)
+	}
+	sv.cancel() // as SIGTERM
+	rest, err := io.ReadAll(br)
+	if err != nil {
+		t.Fatalf("the stream broke: %v", err)
+	}
+	events := strings.Split(strings.TrimSuffix(string(rest), "\n\n"), "\n\n")
+	if len(events) < 2 || events[len(events)-1] != "data: [DONE]" || !strings.Contains(events[len(events)-2], `"finish_reason":"abort"`) {
+		t.Errorf("the cut stream ends with %q", events[max(0, len(events)-2):])
+	}
+	select {
+	case err := <-sv.done:
+		sv.done <- err
+		if err == nil || errors.Is(err, errUsage) || !strings.Contains(err.Error(), "1 requests were cut") {
+			t.Errorf("serve returned %v, want an error saying 1 request was cut", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not shut down")
+	}
+	if !strings.Contains(sv.stderr.String(), "cut=1") {
+		t.Errorf("no log line with the number of cut requests:\n%s", sv.stderr.String())
+	}
+}
+
+// The connection cap fits the open file limit, with a warning.
+func TestServeConnectionCap(t *testing.T) {
+	for _, tc := range []struct {
+		want  int
+		limit uint64
+		got   int
+		warn  string
+	}{
+		{1024, 1 << 20, 1024, ""},
+		{1024, 300, 236, "lowered to 236"},
+		{0, 300, 0, "no limit"},
+		{100, 300, 100, ""},
+		{1024, 10, 1024, ""}, // a limit that small leaves nothing to fit
+	} {
+		got, warn := connectionCap(tc.want, tc.limit)
+		if got != tc.got || (tc.warn == "") != (warn == "") || !strings.Contains(warn, tc.warn) {
+			t.Errorf("connectionCap(%d, %d) = %d, %q; want %d, %q", tc.want, tc.limit, got, warn, tc.got, tc.warn)
+		}
+	}
 }
