@@ -4,7 +4,7 @@ BIN ?= bin/sluice
 MODEL ?=
 PROMPT ?= Once upon a time
 
-.PHONY: build test lint bench fuzz fuzz-all run serve proto clean
+.PHONY: build test lint bench fuzz fuzz-all soak run serve proto clean
 
 build:
 	$(GO) build -trimpath -o $(BIN) ./cmd/sluice
@@ -41,6 +41,15 @@ fuzz-all:
 	$(GO) test ./server $(FUZZFLAGS) -fuzz '^FuzzChatRequest$$'
 	$(GO) test ./tokenizer $(FUZZFLAGS) -fuzz '^FuzzEncode$$'
 	$(GO) test ./tokenizer/template $(FUZZFLAGS) -fuzz '^FuzzParse$$'
+
+# A few minutes of mixed HTTP traffic against `sluice serve` on a dummy model
+# on 127.0.0.1, failing if RSS grows after a warm-up (cmd/sluice/soak_test.go,
+# build tag soak; not part of `make test`). SOAKROUNDS and SOAKTIME bound it.
+SOAKROUNDS ?= 5000
+SOAKTIME ?= 8m
+soak:
+	SLUICE_SOAK_ROUNDS=$(SOAKROUNDS) SLUICE_SOAK_TIME=$(SOAKTIME) \
+		$(GO) test -tags soak -run '^TestSoak$$' -count=1 -v -timeout 15m ./cmd/sluice
 
 # Serve MODEL (a GGUF path or store reference) on http://127.0.0.1:8080;
 # without MODEL, a random-weight dummy model generated offline.
