@@ -28,7 +28,7 @@ import (
 // process's resident memory grows after a warm-up.
 //
 // Sizes come from the environment: SLUICE_SOAK_ROUNDS (rounds of traffic,
-// default 5000, about two minutes on two loaded cores; the first fifth is
+// default 5000, about four minutes on two loaded cores; the first fifth is
 // the warm-up, long enough to touch every page of the KV pool), SLUICE_SOAK_TIME
 // (a hard limit on the traffic, default 8m: past it the test stops early if
 // at least as many rounds as the warm-up followed it, and fails otherwise)
