@@ -4,7 +4,7 @@ BIN ?= bin/sluice
 MODEL ?=
 PROMPT ?= Once upon a time
 
-.PHONY: build test lint bench fuzz run serve proto clean
+.PHONY: build test lint bench fuzz fuzz-all soak run serve proto clean
 
 build:
 	$(GO) build -trimpath -o $(BIN) ./cmd/sluice
@@ -23,10 +23,33 @@ lint:
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 2x ./...
 
-# Fuzz the GGUF parser for FUZZTIME (default 2m).
+# Fuzz the GGUF parser for FUZZTIME (default 2m). The seeds are small, so
+# minimizing a new input takes well under FUZZMINIMIZE; FUZZPARALLEL sets the
+# number of workers (default: one per CPU).
 FUZZTIME ?= 2m
+FUZZMINIMIZE ?= 10s
+FUZZPARALLEL ?=
+FUZZFLAGS = -run '^$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) $(if $(FUZZPARALLEL),-parallel $(FUZZPARALLEL))
 fuzz:
-	$(GO) test ./gguf -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
+	$(GO) test ./gguf $(FUZZFLAGS) -fuzz '^FuzzParse$$'
+
+# Every fuzz target of the repository in turn, FUZZTIME each.
+fuzz-all:
+	$(GO) test ./gguf $(FUZZFLAGS) -fuzz '^FuzzParse$$'
+	$(GO) test ./model $(FUZZFLAGS) -fuzz '^FuzzLoad$$'
+	$(GO) test ./server $(FUZZFLAGS) -fuzz '^FuzzCompletionRequest$$'
+	$(GO) test ./server $(FUZZFLAGS) -fuzz '^FuzzChatRequest$$'
+	$(GO) test ./tokenizer $(FUZZFLAGS) -fuzz '^FuzzEncode$$'
+	$(GO) test ./tokenizer/template $(FUZZFLAGS) -fuzz '^FuzzParse$$'
+
+# A few minutes of mixed HTTP traffic against `sluice serve` on a dummy model
+# on 127.0.0.1, failing if RSS grows after a warm-up (cmd/sluice/soak_test.go,
+# build tag soak; not part of `make test`). SOAKROUNDS and SOAKTIME bound it.
+SOAKROUNDS ?= 5000
+SOAKTIME ?= 8m
+soak:
+	SLUICE_SOAK_ROUNDS=$(SOAKROUNDS) SLUICE_SOAK_TIME=$(SOAKTIME) \
+		$(GO) test -tags soak -run '^TestSoak$$' -count=1 -v -timeout 15m ./cmd/sluice
 
 # Serve MODEL (a GGUF path or store reference) on http://127.0.0.1:8080;
 # without MODEL, a random-weight dummy model generated offline.

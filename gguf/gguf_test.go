@@ -667,9 +667,10 @@ func TestMalformed(t *testing.T) {
 		{"array of arrays count", kv(1).str("k").u32(uint32(Array)).u32(uint32(Array)).u64(1 << 40).u64(0).b, ErrTruncated, "array of 1099511627776 arrays", "k", "", 41},
 		{"nesting", nest.b, ErrCorrupt, "nested deeper than 8", "deep", "", 40 + 12*MaxArrayDepth},
 		{"duplicate key", kv(2).str("k").u32(uint32(Uint8)).u8(1).str("k").u32(uint32(Uint8)).u8(2).b, ErrCorrupt, "duplicate key (also metadata pair 0)", "k", "", 38},
-		{"alignment zero", kv(1).str(KeyAlignment).u32(uint32(Uint32)).u32(0).b, ErrCorrupt, "alignment 0 is not a power of two", KeyAlignment, "", -1},
-		{"alignment 48", kv(1).str(KeyAlignment).u32(uint32(Uint32)).u32(48).b, ErrCorrupt, "alignment 48 is not a power of two", KeyAlignment, "", -1},
-		{"alignment type", kv(1).str(KeyAlignment).u32(uint32(String)).str("32").b, ErrCorrupt, "alignment must be a non-negative integer", KeyAlignment, "", -1},
+		{"alignment zero", kv(1).str(KeyAlignment).u32(uint32(Uint32)).u32(0).b, ErrCorrupt, "alignment 0 is not a power of two", KeyAlignment, "", 53},
+		{"alignment 48", kv(1).str(KeyAlignment).u32(uint32(Uint32)).u32(48).b, ErrCorrupt, "alignment 48 is not a power of two", KeyAlignment, "", 53},
+		{"alignment negative", kv(1).str(KeyAlignment).u32(uint32(Int32)).u32(math.MaxUint32).b, ErrCorrupt, "alignment must be a non-negative integer", KeyAlignment, "", 53},
+		{"alignment type", kv(1).str(KeyAlignment).u32(uint32(String)).str("32").b, ErrCorrupt, "alignment must be a non-negative integer", KeyAlignment, "", 49},
 		{"too many dims", newBuilder(3, 1, 0).tensor("t", quant.F32, 0, 1, 1, 1, 1, 1).data(4).b, ErrCorrupt, "5 dimensions (must be 1 to 4)", "", "t", 33},
 		{"no dims", newBuilder(3, 1, 0).tensor("t", quant.F32, 0).raw(strings.Repeat("\x00", 64)).b, ErrCorrupt, "0 dimensions", "", "t", 33},
 		{"zero dim", newBuilder(3, 1, 0).tensor("t", quant.F32, 0, 4, 0).data(16).b, ErrCorrupt, "dimension 1 is zero", "", "t", 45},
@@ -678,10 +679,13 @@ func TestMalformed(t *testing.T) {
 		{"unknown type", newBuilder(3, 1, 0).tensor("t", quant.Type(99), 0, 4).data(16).b, ErrUnsupported, "unknown tensor type 99", "", "t", 45},
 		{"block multiple", newBuilder(3, 1, 0).tensor("t", quant.Q4_0, 0, 33, 32).data(18 * 33).b, ErrCorrupt, "row length 33 (element count 1056) is not a multiple of the Q4_0 block size 32", "", "t", 53},
 		{"misaligned", newBuilder(3, 1, 0).tensor("t", quant.F32, 16, 4).data(64).b, ErrCorrupt, "data offset 16 is not a multiple of the alignment 32", "", "t", 49},
-		{"past end", newBuilder(3, 1, 0).tensor("t", quant.F32, 32, 4).data(40).b, ErrTruncated, "data [32, +16) extends past the end of the file (40 bytes of tensor data)", "", "t", 96},
+		{"past end", newBuilder(3, 1, 0).tensor("t", quant.F32, 32, 4).data(40).b, ErrTruncated, "data [32, +16) extends past the end of the file (40 bytes of tensor data)", "", "t", 49},
+		// The offset of the error is the data offset field, not the data (which is not in the file).
+		{"offset past end", newBuilder(3, 1, 0).tensor("t", quant.F32, 1<<48, 4).data(40).b, ErrTruncated, "data [281474976710656, +16) extends past the end of the file", "", "t", 49},
+		{"second offset past end", newBuilder(3, 2, 0).tensor("a", quant.F32, 0, 4).tensor("b", quant.F32, 1<<62, 4).data(64).b, ErrTruncated, "data [4611686018427387904, +16) extends past the end", "", "b", 82},
 		{"data section missing", newBuilder(3, 1, 0).tensor("t", quant.F32, 0, 4).b, ErrTruncated, "tensor data section starts at 64, past the end of the 57-byte file", "", "", 57},
-		{"overlap", newBuilder(3, 2, 0).tensor("a", quant.F32, 0, 16).tensor("b", quant.F32, 32, 16).data(128).b, ErrCorrupt, `data [32, 96) overlaps tensor "a" [0, 64)`, "", "b", 128},
-		{"duplicate tensor", newBuilder(3, 2, 0).tensor("a", quant.F32, 0, 4).tensor("a", quant.F32, 32, 4).data(64).b, ErrCorrupt, "duplicate tensor name (also tensor 0)", "", "a", -1},
+		{"overlap", newBuilder(3, 2, 0).tensor("a", quant.F32, 0, 16).tensor("b", quant.F32, 32, 16).data(128).b, ErrCorrupt, `data [32, 96) overlaps tensor "a" [0, 64)`, "", "b", 82},
+		{"duplicate tensor", newBuilder(3, 2, 0).tensor("a", quant.F32, 0, 4).tensor("a", quant.F32, 32, 4).data(64).b, ErrCorrupt, "duplicate tensor name (also tensor 0)", "", "a", 57},
 		{"tensor name length", newBuilder(3, 1, 0).u64(1 << 50).raw(strings.Repeat("\x00", 40)).b, ErrTruncated, "tensor name length 1125899906842624 exceeds", "", "", 24},
 	}
 	for _, c := range cases {
@@ -708,6 +712,9 @@ func TestMalformed(t *testing.T) {
 			}
 			if fe.Offset != c.offset {
 				t.Errorf("offset %d, want %d (%v)", fe.Offset, c.offset, err)
+			}
+			if fe.Offset < 0 || fe.Offset > int64(len(c.data)) {
+				t.Errorf("offset %d outside the %d-byte file", fe.Offset, len(c.data))
 			}
 			if c.key != "" && !strings.Contains(err.Error(), `key "`+c.key+`"`) {
 				t.Errorf("error text %q does not name the key", err)

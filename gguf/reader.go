@@ -369,116 +369,29 @@ func (d *decoder) str(what string) (string, error) {
 
 func parse(b []byte, path string) (*File, error) {
 	d := &decoder{b: b, path: path}
-	if len(b) < 4 {
-		return nil, d.fail(ErrTruncated, 0, "file is %d bytes, too short for the magic", len(b))
-	}
-	if string(b[:4]) != Magic {
-		return nil, d.fail(ErrNotGGUF, 0, "bad magic %q, want %q", b[:4], Magic)
-	}
-	d.off = 4
-	version, err := d.u32("version")
+	version, err := d.header()
 	if err != nil {
 		return nil, err
 	}
-	switch {
-	case version == 2 || version == 3:
-	case version == 1:
-		return nil, d.fail(ErrUnsupported, 4, "GGUF version 1 is not supported (only versions 2 and 3)")
-	case version&0xffff == 0 && version != 0 && bits.ReverseBytes32(version) <= 0xffff:
-		return nil, d.fail(ErrUnsupported, 4, "big-endian GGUF files are not supported (version field reads %#08x)", version)
-	default:
-		return nil, d.fail(ErrUnsupported, 4, "GGUF version %d is not supported (only versions 2 and 3)", version)
-	}
-	nTensors, err := d.u64("tensor count")
+	nTensors, nKV, err := d.counts()
 	if err != nil {
 		return nil, err
 	}
-	nKV, err := d.u64("metadata count")
-	if err != nil {
-		return nil, err
-	}
-	rest := d.rest()
-	if nKV > rest/minKVBytes {
-		return nil, d.fail(ErrTruncated, 16, "metadata count %d needs at least %d bytes per pair, only %d bytes left", nKV, minKVBytes, rest)
-	}
-	if nTensors > rest/minTensorBytes {
-		return nil, d.fail(ErrTruncated, 8, "tensor count %d needs at least %d bytes per tensor, only %d bytes left", nTensors, minTensorBytes, rest)
-	}
-	if nKV*minKVBytes+nTensors*minTensorBytes > rest {
-		return nil, d.fail(ErrTruncated, 8, "%d metadata pairs and %d tensors need at least %d bytes, only %d left", nKV, nTensors, nKV*minKVBytes+nTensors*minTensorBytes, rest)
-	}
-
 	f := &File{
 		Version:   version,
 		Alignment: DefaultAlignment,
-		KVs:       make([]KV, 0, min(nKV, maxPrealloc)),
-		kvIdx:     make(map[string]int, min(nKV, maxPrealloc)),
 		data:      b,
 		size:      int64(len(b)),
 		path:      path,
 	}
-
-	for i := uint64(0); i < nKV; i++ {
-		at := d.off
-		key, err := d.str("key")
-		if err != nil {
-			return nil, err
-		}
-		if len(key) > MaxKeyLen {
-			return nil, d.fail(ErrCorrupt, at, "key of %d bytes is longer than the %d allowed", len(key), MaxKeyLen)
-		}
-		d.key = key
-		if j, dup := f.kvIdx[key]; dup {
-			return nil, d.fail(ErrCorrupt, at, "duplicate key (also metadata pair %d)", j)
-		}
-		tat := d.off
-		t32, err := d.u32("value type")
-		if err != nil {
-			return nil, err
-		}
-		t := ValueType(t32)
-		if !t.Valid() {
-			return nil, d.fail(ErrCorrupt, tat, "unknown value type %d", uint32(t))
-		}
-		v, err := d.value(t, 0)
-		if err != nil {
-			return nil, err
-		}
-		f.kvIdx[key] = len(f.KVs)
-		f.KVs = append(f.KVs, KV{Key: key, Value: v})
-		d.key = ""
+	if err := d.kvs(f, nKV); err != nil {
+		return nil, err
 	}
-
-	if v, ok := f.Get(KeyAlignment); ok {
-		d.key = KeyAlignment
-		a, ok := v.Uint64()
-		if !ok {
-			return nil, d.fail(ErrCorrupt, -1, "alignment must be a non-negative integer, got %v %v", v.Type, v)
-		}
-		if a == 0 || a&(a-1) != 0 {
-			return nil, d.fail(ErrCorrupt, -1, "alignment %d is not a power of two", a)
-		}
-		f.Alignment = a
-		d.key = ""
+	offAt, err := d.tensors(f, nTensors)
+	if err != nil {
+		return nil, err
 	}
-
-	f.Tensors = make([]TensorInfo, 0, min(nTensors, maxPrealloc))
-	f.tIdx = make(map[string]int, min(nTensors, maxPrealloc))
-	for i := uint64(0); i < nTensors; i++ {
-		ti, err := d.tensorInfo(f.Alignment)
-		if err != nil {
-			return nil, err
-		}
-		if j, dup := f.tIdx[ti.Name]; dup {
-			d.tensor = ti.Name
-			return nil, d.fail(ErrCorrupt, -1, "duplicate tensor name (also tensor %d)", j)
-		}
-		f.tIdx[ti.Name] = len(f.Tensors)
-		f.Tensors = append(f.Tensors, ti)
-	}
-
-	infoEnd := uint64(d.off)
-	dataOff, ok := alignUp(infoEnd, f.Alignment)
+	dataOff, ok := alignUp(uint64(d.off), f.Alignment)
 	if !ok {
 		return nil, d.fail(ErrCorrupt, d.off, "data section offset overflows with alignment %d", f.Alignment)
 	}
@@ -486,42 +399,172 @@ func parse(b []byte, path string) (*File, error) {
 	if len(f.Tensors) == 0 {
 		return f, nil
 	}
-	size := uint64(len(b))
-	if dataOff > size {
-		return nil, d.fail(ErrTruncated, d.off, "tensor data section starts at %d, past the end of the %d-byte file", dataOff, size)
+	if err := d.tensorData(f, offAt); err != nil {
+		return nil, err
 	}
-	avail := size - dataOff
+	return f, nil
+}
+
+// header checks the magic and reads the version.
+func (d *decoder) header() (uint32, error) {
+	b := d.b
+	if len(b) < 4 {
+		return 0, d.fail(ErrTruncated, 0, "file is %d bytes, too short for the magic", len(b))
+	}
+	if string(b[:4]) != Magic {
+		return 0, d.fail(ErrNotGGUF, 0, "bad magic %q, want %q", b[:4], Magic)
+	}
+	d.off = 4
+	version, err := d.u32("version")
+	if err != nil {
+		return 0, err
+	}
+	switch {
+	case version == 2 || version == 3:
+		return version, nil
+	case version == 1:
+		return 0, d.fail(ErrUnsupported, 4, "GGUF version 1 is not supported (only versions 2 and 3)")
+	case version&0xffff == 0 && version != 0 && bits.ReverseBytes32(version) <= 0xffff:
+		return 0, d.fail(ErrUnsupported, 4, "big-endian GGUF files are not supported (version field reads %#08x)", version)
+	default:
+		return 0, d.fail(ErrUnsupported, 4, "GGUF version %d is not supported (only versions 2 and 3)", version)
+	}
+}
+
+// counts reads the tensor and metadata counts and checks that the bytes
+// left can hold that many entries, before anything is allocated for them.
+func (d *decoder) counts() (nTensors, nKV uint64, err error) {
+	if nTensors, err = d.u64("tensor count"); err != nil {
+		return 0, 0, err
+	}
+	if nKV, err = d.u64("metadata count"); err != nil {
+		return 0, 0, err
+	}
+	rest := d.rest()
+	if nKV > rest/minKVBytes {
+		return 0, 0, d.fail(ErrTruncated, 16, "metadata count %d needs at least %d bytes per pair, only %d bytes left", nKV, minKVBytes, rest)
+	}
+	if nTensors > rest/minTensorBytes {
+		return 0, 0, d.fail(ErrTruncated, 8, "tensor count %d needs at least %d bytes per tensor, only %d bytes left", nTensors, minTensorBytes, rest)
+	}
+	if nKV*minKVBytes+nTensors*minTensorBytes > rest {
+		return 0, 0, d.fail(ErrTruncated, 8, "%d metadata pairs and %d tensors need at least %d bytes, only %d left", nKV, nTensors, nKV*minKVBytes+nTensors*minTensorBytes, rest)
+	}
+	return nTensors, nKV, nil
+}
+
+// kvs reads nKV metadata pairs into f, and f.Alignment from
+// general.alignment when present.
+func (d *decoder) kvs(f *File, nKV uint64) error {
+	f.KVs = make([]KV, 0, min(nKV, maxPrealloc))
+	f.kvIdx = make(map[string]int, min(nKV, maxPrealloc))
+	for i := uint64(0); i < nKV; i++ {
+		at := d.off
+		key, err := d.str("key")
+		if err != nil {
+			return err
+		}
+		if len(key) > MaxKeyLen {
+			return d.fail(ErrCorrupt, at, "key of %d bytes is longer than the %d allowed", len(key), MaxKeyLen)
+		}
+		d.key = key
+		if j, dup := f.kvIdx[key]; dup {
+			return d.fail(ErrCorrupt, at, "duplicate key (also metadata pair %d)", j)
+		}
+		tat := d.off
+		t32, err := d.u32("value type")
+		if err != nil {
+			return err
+		}
+		t := ValueType(t32)
+		if !t.Valid() {
+			return d.fail(ErrCorrupt, tat, "unknown value type %d", uint32(t))
+		}
+		v, err := d.value(t, 0)
+		if err != nil {
+			return err
+		}
+		if key == KeyAlignment {
+			if f.Alignment, err = d.alignment(v, tat); err != nil {
+				return err
+			}
+		}
+		f.kvIdx[key] = len(f.KVs)
+		f.KVs = append(f.KVs, KV{Key: key, Value: v})
+		d.key = ""
+	}
+	return nil
+}
+
+// alignment checks the value of general.alignment, whose type field is at
+// offset tat (its value follows at tat+4).
+func (d *decoder) alignment(v Value, tat int) (uint64, error) {
+	if !v.Type.isInteger() {
+		return 0, d.fail(ErrCorrupt, tat, "alignment must be a non-negative integer, got %v %v", v.Type, v)
+	}
+	a, ok := v.Uint64()
+	if !ok {
+		return 0, d.fail(ErrCorrupt, tat+4, "alignment must be a non-negative integer, got %v %v", v.Type, v)
+	}
+	if a == 0 || a&(a-1) != 0 {
+		return 0, d.fail(ErrCorrupt, tat+4, "alignment %d is not a power of two", a)
+	}
+	return a, nil
+}
+
+// tensors reads nTensors tensor infos into f. It returns, for each tensor,
+// the file offset of its data offset field, for errors found later.
+func (d *decoder) tensors(f *File, nTensors uint64) ([]int, error) {
+	f.Tensors = make([]TensorInfo, 0, min(nTensors, maxPrealloc))
+	f.tIdx = make(map[string]int, min(nTensors, maxPrealloc))
+	offAt := make([]int, 0, min(nTensors, maxPrealloc))
+	for i := uint64(0); i < nTensors; i++ {
+		at := d.off
+		ti, err := d.tensorInfo(f.Alignment)
+		if err != nil {
+			return nil, err
+		}
+		if j, dup := f.tIdx[ti.Name]; dup {
+			d.tensor = ti.Name
+			return nil, d.fail(ErrCorrupt, at, "duplicate tensor name (also tensor %d)", j)
+		}
+		f.tIdx[ti.Name] = len(f.Tensors)
+		f.Tensors = append(f.Tensors, ti)
+		offAt = append(offAt, d.off-8) // the data offset is the last field
+	}
+	return offAt, nil
+}
+
+// tensorData checks that every tensor's data lies inside the file without
+// overlapping another's. Errors point at the tensor's data offset field,
+// offAt[i], since the data it names may lie past the end of the file.
+func (d *decoder) tensorData(f *File, offAt []int) error {
+	size := uint64(len(d.b))
+	if f.DataOffset > size {
+		return d.fail(ErrTruncated, d.off, "tensor data section starts at %d, past the end of the %d-byte file", f.DataOffset, size)
+	}
+	avail := size - f.DataOffset
 	for i := range f.Tensors {
 		ti := &f.Tensors[i]
 		if ti.Offset > avail || ti.Size > avail-ti.Offset {
 			d.tensor = ti.Name
-			return nil, d.fail(ErrTruncated, int64ToInt(dataOff, ti.Offset), "data [%d, +%d) extends past the end of the file (%d bytes of tensor data)", ti.Offset, ti.Size, avail)
+			return d.fail(ErrTruncated, offAt[i], "data [%d, +%d) extends past the end of the file (%d bytes of tensor data)", ti.Offset, ti.Size, avail)
 		}
 	}
 	order := make([]int, len(f.Tensors))
 	for i := range order {
 		order[i] = i
 	}
-	sort.Slice(order, func(i, j int) bool { return f.Tensors[order[i]].Offset < f.Tensors[order[j]].Offset })
+	sort.SliceStable(order, func(i, j int) bool { return f.Tensors[order[i]].Offset < f.Tensors[order[j]].Offset })
 	for k := 1; k < len(order); k++ {
 		prev, cur := &f.Tensors[order[k-1]], &f.Tensors[order[k]]
 		if prev.Offset+prev.Size > cur.Offset {
 			d.tensor = cur.Name
-			return nil, d.fail(ErrCorrupt, int(dataOff+cur.Offset), "data [%d, %d) overlaps tensor %q [%d, %d)",
+			return d.fail(ErrCorrupt, offAt[order[k]], "data [%d, %d) overlaps tensor %q [%d, %d)",
 				cur.Offset, cur.Offset+cur.Size, prev.Name, prev.Offset, prev.Offset+prev.Size)
 		}
 	}
-	return f, nil
-}
-
-// int64ToInt returns a+b as an int offset for error messages (both are
-// within the file when called).
-func int64ToInt(a, b uint64) int {
-	s := a + b
-	if s < a || s > math.MaxInt64 {
-		return -1
-	}
-	return int(s)
+	return nil
 }
 
 // alignUp rounds x up to a multiple of a (a power of two).
