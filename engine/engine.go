@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -221,7 +222,7 @@ func (e *Engine) start() (err error) {
 	}
 	e.eog = e.tok.EOGs()
 	for _, id := range mc.EOS {
-		if !containsID(e.eog, id) {
+		if !slices.Contains(e.eog, id) {
 			e.eog = append(e.eog, id)
 		}
 	}
@@ -295,15 +296,6 @@ func (e *Engine) release() {
 		}
 		e.file = nil
 	}
-}
-
-func containsID(s []int32, v int32) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // quantMix lists tensor counts per type, most bytes first: "Q4_K:193 Q6_K:33 F32:65".

@@ -11,6 +11,8 @@ import (
 	"github.com/sluice-llm/sluice/gguf"
 	"github.com/sluice-llm/sluice/model"
 	"github.com/sluice-llm/sluice/quant"
+
+	"github.com/sluice-llm/sluice/internal/term"
 )
 
 // Defaults for Config fields left at zero.
@@ -121,6 +123,13 @@ func openModel(cfg *Config) (*gguf.File, error) {
 // NAME-00001-of-00003.gguf).
 var splitSuffix = regexp.MustCompile(`-[0-9]{5}-of-[0-9]{5}$`)
 
+// ModelName is the name a model file is known by when none is given: its
+// base name without ".gguf" and without a split part's suffix
+// ("/m/llama-00001-of-00002.gguf" → "llama").
+func ModelName(path string) string {
+	return splitSuffix.ReplaceAllString(strings.TrimSuffix(filepath.Base(path), ".gguf"), "")
+}
+
 // fill applies defaults and checks the configuration's ranges.
 func (c *Config) fill() error {
 	if len(c.ModelFiles) > 0 {
@@ -141,7 +150,7 @@ func (c *Config) fill() error {
 		return fmt.Errorf("engine: Config.ModelPath (or ModelFiles) is required")
 	}
 	if c.Name == "" {
-		c.Name = splitSuffix.ReplaceAllString(strings.TrimSuffix(filepath.Base(c.ModelPath), ".gguf"), "")
+		c.Name = ModelName(c.ModelPath)
 	}
 	if c.Backend == "" {
 		c.Backend = "cpu"
@@ -348,16 +357,6 @@ func ParseBytes(s string) (int64, error) {
 	return int64(b), nil
 }
 
-// FormatBytes renders n bytes with a binary unit ("1.5 GiB").
-func FormatBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit && exp < 4; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTP"[exp])
-}
+// FormatBytes renders n bytes with a binary unit ("1.5 GiB"), as every
+// command of the project prints sizes.
+func FormatBytes(n int64) string { return term.FormatBytes(n) }

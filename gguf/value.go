@@ -72,8 +72,6 @@ func (t ValueType) isSigned() bool {
 
 func (t ValueType) isInteger() bool { return t.isUnsigned() || t.isSigned() }
 
-func (t ValueType) isFloat() bool { return t == Float32 || t == Float64 }
-
 // Value is one GGUF metadata value. Its zero value is the uint8 0.
 //
 // A Value never references the memory of the file it was read from: scalar

@@ -3,6 +3,7 @@ package model
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/sluice-llm/sluice/gguf"
@@ -207,7 +208,7 @@ func readConfig(f *gguf.File) (Config, error) {
 		c.BOS = int32(v)
 	}
 	for _, k := range []string{"tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id"} {
-		if v, ok := f.Uint32(k); ok && !containsID(c.EOS, int32(v)) {
+		if v, ok := f.Uint32(k); ok && !slices.Contains(c.EOS, int32(v)) {
 			c.EOS = append(c.EOS, int32(v))
 		}
 	}
@@ -215,15 +216,6 @@ func readConfig(f *gguf.File) (Config, error) {
 }
 
 func finite(x float32) bool { return !math.IsNaN(float64(x)) && !math.IsInf(float64(x), 0) }
-
-func containsID(s []int32, v int32) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
-}
 
 // metaReader reads numeric metadata, remembering the first error.
 type metaReader struct {

@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
+
+	"github.com/sluice-llm/sluice/internal/term"
 )
 
 // attempt is the state of one try at a download: the partial file, what
@@ -118,7 +120,7 @@ func (d *download) checkSpace(size, offset int64) error {
 		return nil
 	}
 	return newRefError(d.sp.ref, ErrDiskFull,
-		fmt.Sprintf("%s needs %s but only %s is free in %s", d.sp.name, fmtBytes(size-offset), fmtBytes(free), d.s.Home),
+		fmt.Sprintf("%s needs %s but only %s is free in %s", d.sp.name, term.FormatBytes(size-offset), term.FormatBytes(free), d.s.Home),
 		"free some space (sluice rm REF removes stored models) or set SLUICE_HOME to a larger disk")
 }
 
@@ -275,14 +277,14 @@ func (d *download) stream(ctx, reqCtx context.Context, cancel context.CancelCaus
 		} else if ctx.Err() != nil {
 			return context.Cause(ctx)
 		}
-		return &transientError{fmt.Errorf("%s: download of %s interrupted at %s: %v", sp.ref, sp.name, fmtBytes(done), err)}
+		return &transientError{fmt.Errorf("%s: download of %s interrupted at %s: %v", sp.ref, sp.name, term.FormatBytes(done), err)}
 	}
 	if a.size >= 0 && done != a.size {
 		d.prog.Finish(io.ErrUnexpectedEOF)
 		if done > a.size {
 			a.f.Truncate(0)
 		}
-		return &transientError{fmt.Errorf("%s: download of %s ended at %s of %s", sp.ref, sp.name, fmtBytes(done), fmtBytes(a.size))}
+		return &transientError{fmt.Errorf("%s: download of %s ended at %s of %s", sp.ref, sp.name, term.FormatBytes(done), term.FormatBytes(a.size))}
 	}
 	err = d.complete(a, done, a.offset > 0)
 	d.prog.Finish(err)

@@ -4,10 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/sluice-llm/sluice/internal/term"
 )
 
 // Progress receives download progress. Start begins a file of size bytes
@@ -30,21 +31,7 @@ func NewProgress(w io.Writer) Progress {
 	if w == nil {
 		return nopProgress{}
 	}
-	return &textProgress{w: w, tty: isTerminal(w), now: time.Now}
-}
-
-// isTerminal reports whether w is a character device (and TERM is not
-// "dumb").
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	if err != nil {
-		return false
-	}
-	return st.Mode()&os.ModeCharDevice != 0 && os.Getenv("TERM") != "dumb"
+	return &textProgress{w: w, tty: term.IsTerminal(w), now: time.Now}
 }
 
 type nopProgress struct{}
@@ -87,9 +74,9 @@ func (p *textProgress) Start(name string, size, done int64) {
 	}
 	switch {
 	case done > 0 && size > 0:
-		fmt.Fprintf(p.w, "resuming %s at %s of %s\n", name, fmtBytes(done), fmtBytes(size))
+		fmt.Fprintf(p.w, "resuming %s at %s of %s\n", name, term.FormatBytes(done), term.FormatBytes(size))
 	case size >= 0:
-		fmt.Fprintf(p.w, "downloading %s (%s)\n", name, fmtBytes(size))
+		fmt.Fprintf(p.w, "downloading %s (%s)\n", name, term.FormatBytes(size))
 	default:
 		fmt.Fprintf(p.w, "downloading %s\n", name)
 	}
@@ -122,18 +109,18 @@ func (p *textProgress) Finish(err error) {
 	if err != nil {
 		var te *transientError
 		if errors.As(err, &te) && p.done > 0 {
-			fmt.Fprintf(p.w, "%s: stopped at %s (kept; the download resumes from there)\n", p.name, fmtBytes(p.done))
+			fmt.Fprintf(p.w, "%s: stopped at %s (kept; the download resumes from there)\n", p.name, term.FormatBytes(p.done))
 		}
 		return
 	}
 	el := p.now().Sub(p.start)
 	got := p.done - p.resumed
-	line := fmt.Sprintf("%s: %s in %s", p.name, fmtBytes(p.done), fmtDuration(el))
+	line := fmt.Sprintf("%s: %s in %s", p.name, term.FormatBytes(p.done), fmtDuration(el))
 	if got > 0 && el > 0 {
-		line += fmt.Sprintf(" (%s/s)", fmtBytes(int64(float64(got)/el.Seconds())))
+		line += fmt.Sprintf(" (%s/s)", term.FormatBytes(int64(float64(got)/el.Seconds())))
 	}
 	if p.resumed > 0 {
-		line += fmt.Sprintf(", resumed at %s", fmtBytes(p.resumed))
+		line += fmt.Sprintf(", resumed at %s", term.FormatBytes(p.resumed))
 	}
 	fmt.Fprintln(p.w, line)
 }
@@ -152,15 +139,15 @@ func (p *textProgress) Message(msg string) {
 func (p *textProgress) status(now time.Time) string {
 	var b strings.Builder
 	if p.size > 0 {
-		fmt.Fprintf(&b, "%3d%% %s / %s", p.done*100/p.size, fmtBytes(p.done), fmtBytes(p.size))
+		fmt.Fprintf(&b, "%3d%% %s / %s", p.done*100/p.size, term.FormatBytes(p.done), term.FormatBytes(p.size))
 	} else {
-		b.WriteString(fmtBytes(p.done))
+		b.WriteString(term.FormatBytes(p.done))
 	}
 	el := now.Sub(p.start).Seconds()
 	got := p.done - p.resumed
 	if el > 0.2 && got > 0 {
 		rate := float64(got) / el
-		fmt.Fprintf(&b, ", %s/s", fmtBytes(int64(rate)))
+		fmt.Fprintf(&b, ", %s/s", term.FormatBytes(int64(rate)))
 		if p.size > 0 && p.done < p.size {
 			eta := time.Duration(float64(p.size-p.done) / rate * float64(time.Second))
 			fmt.Fprintf(&b, ", ETA %s", fmtDuration(eta))
@@ -188,21 +175,6 @@ func (p *textProgress) draw() {
 		bar = "[" + strings.Repeat("=", fill) + strings.Repeat(" ", width-fill) + "] "
 	}
 	fmt.Fprintf(p.w, "\r\x1b[K%s %s%s", name, bar, p.status(p.now()))
-}
-
-func fmtBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	f := float64(n)
-	for _, u := range []string{"KiB", "MiB", "GiB", "TiB"} {
-		f /= unit
-		if f < unit || u == "TiB" {
-			return fmt.Sprintf("%.1f %s", f, u)
-		}
-	}
-	return ""
 }
 
 func fmtDuration(d time.Duration) string {

@@ -3,8 +3,9 @@ package synth
 import (
 	"fmt"
 	"io"
-	"os"
 	"time"
+
+	"github.com/sluice-llm/sluice/internal/term"
 )
 
 // progress reports a Write: a line redrawn at most every 100ms on a
@@ -35,24 +36,12 @@ func newProgress(w io.Writer, name string, plan []TensorPlan, header int64) *pro
 	p.start = time.Now()
 	p.last = p.start
 	if w != nil {
-		p.tty = isTerminal(w)
+		p.tty = term.IsTerminal(w)
 		if !p.tty {
-			fmt.Fprintf(w, "synth %s: %d tensors, %s\n", name, len(plan), fmtBytes(p.total))
+			fmt.Fprintf(w, "synth %s: %d tensors, %s\n", name, len(plan), term.FormatBytes(p.total))
 		}
 	}
 	return p
-}
-
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	if err != nil {
-		return false
-	}
-	return st.Mode()&os.ModeCharDevice != 0 && os.Getenv("TERM") != "dumb"
 }
 
 // add records n bytes written; endTensor marks the end of a tensor.
@@ -75,7 +64,7 @@ func (p *progress) add(n int64, endTensor bool) {
 	p.last = now
 	line := fmt.Sprintf("synth %s: %3.0f%% (%d/%d tensors, %s of %s, %s/s)", p.name,
 		100*float64(p.done)/float64(max(p.total, 1)), p.tensors, p.ntensors,
-		fmtBytes(p.done), fmtBytes(p.total), fmtBytes(p.rate(now)))
+		term.FormatBytes(p.done), term.FormatBytes(p.total), term.FormatBytes(p.rate(now)))
 	if p.tty {
 		fmt.Fprintf(p.w, "\r\x1b[K%s", line)
 		p.drawn = true
@@ -104,18 +93,5 @@ func (p *progress) finish(path string, err error) {
 	}
 	now := time.Now()
 	fmt.Fprintf(p.w, "wrote %s: %s %d tensors, %s in %s (%s/s)\n", path, p.name, p.ntensors,
-		fmtBytes(p.done), now.Sub(p.start).Round(time.Millisecond), fmtBytes(p.rate(now)))
-}
-
-func fmtBytes(n int64) string {
-	const unit = 1000
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit && exp < 4; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTP"[exp])
+		term.FormatBytes(p.done), now.Sub(p.start).Round(time.Millisecond), term.FormatBytes(p.rate(now)))
 }

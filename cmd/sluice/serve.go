@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -289,7 +288,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		}
 		name := sp.name
 		if name == "" {
-			name = splitSuffix.ReplaceAllString(strings.TrimSuffix(baseName(paths[i][0]), ".gguf"), "")
+			name = engine.ModelName(paths[i][0])
 			specs[i].name = name
 		}
 		if seen[name] {
@@ -494,14 +493,4 @@ func isLoopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
-}
-
-// splitSuffix is the part suffix of split GGUF file names.
-var splitSuffix = regexp.MustCompile(`-\d{5}-of-\d{5}$`)
-
-func baseName(p string) string {
-	if i := strings.LastIndexAny(p, `/\`); i >= 0 {
-		return p[i+1:]
-	}
-	return p
 }
