@@ -28,6 +28,7 @@ func benchUsage(w io.Writer) {
 	fmt.Fprintln(w, "Subcommands:")
 	fmt.Fprintln(w, "  engine   forward-pass throughput in tokens/s, as llama-bench and llama-batched-bench measure it")
 	fmt.Fprintln(w, "  serve    load generator for a running OpenAI-compatible server: throughput, TTFT, TPOT, e2e latency")
+	fmt.Fprintln(w, "  perfcheck  instruction-count regression gate against bench/baseline.json (needs valgrind)")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, benchServeUsage)
 }
@@ -42,6 +43,10 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		return runBenchEngine(args[1:], stdout, stderr)
 	case "serve":
 		return runBenchServe(args[1:], stdout, stderr)
+	case "perfcheck":
+		return runBenchPerfcheck(args[1:], stdout, stderr)
+	case "perf-run":
+		return runBenchPerfRun(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		benchUsage(stderr)
 		return flag.ErrHelp
