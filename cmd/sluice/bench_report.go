@@ -40,7 +40,7 @@ func (o *benchOut) validate() error {
 
 // loadOld reads the --compare file into v, before the run, so a bad path
 // fails at once.
-func (o *benchOut) loadOld(v any, kind string) error {
+func (o *benchOut) loadOld(v benchResult, kind string) error {
 	if o.compare == "" {
 		return nil
 	}
@@ -50,6 +50,9 @@ func (o *benchOut) loadOld(v any, kind string) error {
 	}
 	if err := json.Unmarshal(b, v); err != nil {
 		return fmt.Errorf("%w: --compare %s: not a bench %s --json result: %v", errUsage, o.compare, kind, err)
+	}
+	if len(v.Figures()) == 0 {
+		return fmt.Errorf("%w: --compare %s: no bench %s figures in it (is it another kind of result?)", errUsage, o.compare, kind)
 	}
 	return nil
 }
@@ -83,9 +86,6 @@ func (o *benchOut) write(res, old benchResult, stdout, stderr io.Writer) error {
 		fmt.Fprintln(w)
 	}
 	ds := bench.CompareFigures(old.Figures(), res.Figures(), o.maxRegression)
-	if len(old.Figures()) == 0 {
-		return fmt.Errorf("--compare %s: the file holds no figures of this kind of benchmark", o.compare)
-	}
 	fmt.Fprintf(w, "Compared with %s (median ± half the range of the repetitions):\n\n", o.compare)
 	if err := bench.WriteComparison(w, ds, o.maxRegression); err != nil {
 		return err

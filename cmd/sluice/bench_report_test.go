@@ -15,6 +15,10 @@ import (
 
 func TestBenchOutputFlagErrors(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "none.json")
+	engineJSON := filepath.Join(t.TempDir(), "engine.json")
+	if err := os.WriteFile(engineJSON, []byte(`{"tests":[{"test":"pp8","tokens_per_sec":[1]}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		args []string
 		want string
@@ -23,6 +27,7 @@ func TestBenchOutputFlagErrors(t *testing.T) {
 		{[]string{"bench", "engine", "-m", "x.gguf", "--compare", "x.json", "--max-regression", "-1"}, "--max-regression must be"},
 		{[]string{"bench", "engine", "-m", "x.gguf", "--compare", missing}, "--compare"},
 		{[]string{"bench", "serve", "--repeat", "0"}, "--repeat must be ≥ 1"},
+		{[]string{"bench", "serve", "--compare", engineJSON}, "no bench serve figures"},
 		{[]string{"bench", "serve", "--compare", missing}, "--compare"},
 		{[]string{"bench", "report"}, "at least one result file"},
 		{[]string{"bench", "report", missing}, "no such file"},
