@@ -30,7 +30,7 @@ func runBenchPerfcheck(args []string, stdout, stderr io.Writer) error {
 	only := fs.String("only", "", "comma-separated `workloads` to measure (default: all)")
 	update := fs.Bool("update", false, "measure and rewrite the baseline file instead of comparing (commit it saying why)")
 	kpath := fs.String("kernels", "", "with --update: the CPU kernel path to measure (default: the file's, else "+defaultPerfPath+")")
-	work := fs.String("work", filepath.Join(os.TempDir(), "sluice-perf"), "`dir` for the generated models and callgrind's output")
+	work := fs.String("work", "", "`dir` for the generated models and callgrind's output (default: a fresh temporary one, removed after)")
 	valgrind := fs.String("valgrind", "valgrind", "valgrind `executable`")
 	quiet := fs.Bool("q", false, "no progress lines on stderr")
 	fs.Usage = func() {
@@ -81,6 +81,12 @@ func runBenchPerfcheck(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	if *work == "" {
+		if *work, err = os.MkdirTemp("", "sluice-perf-"); err != nil {
+			return err
+		}
+		defer os.RemoveAll(*work)
+	}
 	if err := perf.PrepareModels(*work); err != nil {
 		return err
 	}

@@ -131,3 +131,20 @@ func TestBenchServeRepeatCompareReport(t *testing.T) {
 		t.Errorf("SVG: %v\n%s", err, b)
 	}
 }
+
+// TestPerfcheckRefusesUnavailableKernelPath: baselines measured on a path
+// this CPU cannot run fail the gate before anything is measured.
+func TestPerfcheckRefusesUnavailableKernelPath(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "baseline.json")
+	body := `{"schema":1,"tool":"callgrind","unit":"instructions","kernel_path":"neon","instructions":{"tokenizer/encode":1}}`
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	if code := runMain([]string{"bench", "perfcheck", "--baseline", p}, &out, &errb); code != 1 {
+		t.Fatalf("exit %d, want 1: %s", code, errb.String())
+	}
+	if !strings.Contains(errb.String(), `kernel path "neon", which this CPU cannot run`) {
+		t.Errorf("stderr %q", errb.String())
+	}
+}
