@@ -21,10 +21,8 @@ import (
 // one never moves another's counts.
 type Workload struct {
 	Name string
-	// Model is the file (in the work directory) the workload reads, "" for
-	// none; PrepareModels writes it.
-	Model string
-	// prepare does the setup and returns the phases in order and a cleanup.
+	// prepare does the setup, reading models PrepareModels wrote in dir,
+	// and returns the phases in order and a cleanup.
 	prepare func(dir string) ([]Phase, func(), error)
 }
 
@@ -62,18 +60,18 @@ func Workloads() []Workload {
 	var ws []Workload
 	for _, t := range []string{"Q4_0", "Q8_0", "Q4_K_M", "F16"} {
 		file := "tiny-llama-" + t + ".gguf"
-		ws = append(ws, Workload{Name: "tiny-llama-" + t, Model: file, prepare: func(dir string) ([]Phase, func(), error) {
+		ws = append(ws, Workload{Name: "tiny-llama-" + t, prepare: func(dir string) ([]Phase, func(), error) {
 			return prefillDecode(filepath.Join(dir, file), 128, 32)
 		}})
 	}
 	ws = append(ws,
-		Workload{Name: "attention-1k", Model: "perf-attn-F16.gguf", prepare: func(dir string) ([]Phase, func(), error) {
+		Workload{Name: "attention-1k", prepare: func(dir string) ([]Phase, func(), error) {
 			return attentionDepth(filepath.Join(dir, "perf-attn-F16.gguf"), 1024, 4)
 		}},
-		Workload{Name: "batch16", Model: "tiny-llama-Q4_K_M.gguf", prepare: func(dir string) ([]Phase, func(), error) {
+		Workload{Name: "batch16", prepare: func(dir string) ([]Phase, func(), error) {
 			return batchedStep(filepath.Join(dir, "tiny-llama-Q4_K_M.gguf"), 16, 4, 4)
 		}},
-		Workload{Name: "tokenizer", Model: "tiny-llama-Q8_0.gguf", prepare: func(dir string) ([]Phase, func(), error) {
+		Workload{Name: "tokenizer", prepare: func(dir string) ([]Phase, func(), error) {
 			return tokenizerEncode(filepath.Join(dir, "tiny-llama-Q8_0.gguf"))
 		}},
 	)
