@@ -4,7 +4,7 @@ BIN ?= bin/sluice
 MODEL ?=
 PROMPT ?= Once upon a time
 
-.PHONY: build test lint bench fuzz fuzz-all soak run serve proto clean
+.PHONY: build test lint bench fuzz fuzz-all soak run serve proto clean perfcheck perfcheck-update
 
 build:
 	$(GO) build -trimpath -o $(BIN) ./cmd/sluice
@@ -70,3 +70,15 @@ proto:
 
 clean:
 	rm -rf bin
+
+# The performance gate (needs valgrind): instructions retired by fixed
+# workloads, compared with bench/baseline.json (fails past +3%); then the
+# gate's own test, which shows it fails on a deliberately slowed kernel.
+perfcheck: build
+	$(BIN) bench perfcheck --baseline bench/baseline.json
+	$(GO) test -tags perfgate -count=1 -run TestGateCatchesSlowedKernel ./bench/perf
+
+# Rewrite bench/baseline.json from this tree; commit it saying why the
+# counts moved.
+perfcheck-update: build
+	$(BIN) bench perfcheck --update --baseline bench/baseline.json

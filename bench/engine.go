@@ -90,6 +90,10 @@ type TestResult struct {
 	TokensPerSec []float64 `json:"tokens_per_sec"`
 	Mean         float64   `json:"mean"`
 	Stddev       float64   `json:"stddev"`
+	// Median and SpreadPct (half the range, in percent of the median) are
+	// the robust summary --compare uses.
+	Median    float64 `json:"median"`
+	SpreadPct float64 `json:"spread_pct"`
 	// PrefillTokensPerSec is, for the batched test, the throughput of the
 	// B × BatchPrompt prompt tokens processed in one batch (mean).
 	PrefillTokensPerSec float64 `json:"prefill_tokens_per_sec,omitempty"`
@@ -359,6 +363,7 @@ func (t *TestResult) finish() {
 		return
 	}
 	t.Mean, t.Stddev = MeanStddev(t.TokensPerSec)
+	t.Median, t.SpreadPct = median(t.TokensPerSec), spreadPct(t.TokensPerSec)
 }
 
 // MeanStddev returns the mean and the sample standard deviation (n-1 in

@@ -166,6 +166,9 @@ type ServeLevel struct {
 	SpecAcceptedTokens uint64   `json:"spec_accepted_tokens"`
 	SpecAcceptanceRate float64  `json:"spec_acceptance_rate"`
 	Errors             []string `json:"errors,omitempty"` // the first distinct ones
+	// Runs holds every run's headline figures when bench serve --repeat
+	// ran the level more than once (the other fields are the first run's).
+	Runs []RunFigures `json:"runs,omitempty"`
 }
 
 // Latency summarizes one latency over a level's completed requests, in

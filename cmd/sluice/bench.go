@@ -23,11 +23,13 @@ func init() {
 }
 
 func benchUsage(w io.Writer) {
-	fmt.Fprintln(w, "Usage: sluice bench engine -m MODEL [-p 512] [-n 128] [-b 1,4,16] [-t THREADS] [-r REPS] [--json]")
+	fmt.Fprintln(w, "Usage: sluice bench engine -m MODEL [-p 512] [-n 128] [-b 1,4,16] [-t THREADS] [-r REPS] [--json|--csv] [--compare OLD.json]")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Subcommands:")
 	fmt.Fprintln(w, "  engine   forward-pass throughput in tokens/s, as llama-bench and llama-batched-bench measure it")
 	fmt.Fprintln(w, "  serve    load generator for a running OpenAI-compatible server: throughput, TTFT, TPOT, e2e latency")
+	fmt.Fprintln(w, "  report   Markdown table and SVG chart of several --json results")
+	fmt.Fprintln(w, "  perfcheck  instruction-count regression gate against bench/baseline.json (needs valgrind)")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, benchServeUsage)
 }
@@ -42,6 +44,12 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		return runBenchEngine(args[1:], stdout, stderr)
 	case "serve":
 		return runBenchServe(args[1:], stdout, stderr)
+	case "report":
+		return runBenchReport(args[1:], stdout, stderr)
+	case "perfcheck":
+		return runBenchPerfcheck(args[1:], stdout, stderr)
+	case "perf-run":
+		return runBenchPerfRun(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		benchUsage(stderr)
 		return flag.ErrHelp
@@ -87,7 +95,8 @@ func runBenchEngine(args []string, stdout, stderr io.Writer) error {
 	batchGen := fs.Int("nb", 64, "decode `steps` of the batched test (one token per sequence each)")
 	threads := fs.Int("t", 0, "CPU threads (0: all cores)")
 	reps := fs.Int("r", 5, "timed repetitions of each test (after one warm-up)")
-	asJSON := fs.Bool("json", false, "print machine-readable JSON instead of a table")
+	var out benchOut
+	out.register(fs)
 	backend := fs.String("backend", "cpu", "compute backend")
 	kpath := fs.String("kernels", "", "CPU kernel path: portable, avx2 or avx512 (default: the fastest available)")
 	kvF32 := fs.Bool("kv-f32", false, "F32 KV cache instead of F16")
@@ -95,7 +104,7 @@ func runBenchEngine(args []string, stdout, stderr io.Writer) error {
 	offline := fs.Bool("offline", false, "never download: the model must be a local file or already stored")
 	dummyDir := fs.String("dummy-dir", "", "where dummy:SHAPE:TYPE models are generated and cached (default: the sluice cache)")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: sluice bench engine -m MODEL [-p 512] [-n 128] [-b 1,4,16] [-t THREADS] [-r REPS] [--json]")
+		fmt.Fprintln(fs.Output(), "Usage: sluice bench engine -m MODEL [-p 512] [-n 128] [-b 1,4,16] [-t THREADS] [-r REPS] [--json|--csv] [--compare OLD.json]")
 		fmt.Fprintln(fs.Output())
 		fmt.Fprintln(fs.Output(), "Measures prefill (ppP), decode after the prompt (tgN) and the aggregate decode")
 		fmt.Fprintln(fs.Output(), "of B sequences together (ppPB+tgNB B=...), in tokens/s, mean ± stddev over -r runs.")
@@ -121,6 +130,13 @@ func runBenchEngine(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%w: -b needs -nb ≥ 1", errUsage)
 	case *prompt == 0 && *gen == 0 && len(batches) == 0:
 		return fmt.Errorf("%w: nothing to measure: -p and -n are 0 and no -b given", errUsage)
+	}
+	if err := out.validate(); err != nil {
+		return err
+	}
+	old := &bench.EngineResult{}
+	if err := out.loadOld(old, "engine"); err != nil {
+		return err
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -153,8 +169,5 @@ func runBenchEngine(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if *asJSON {
-		return res.WriteJSON(stdout)
-	}
-	return res.WriteMarkdown(stdout)
+	return out.write(res, old, stdout, stderr)
 }

@@ -15,7 +15,7 @@ import (
 const benchServeUsage = "Usage: sluice bench serve [--url http://127.0.0.1:8080] [--model NAME] [--concurrency 1,4,16] [--requests N]\n" +
 	"                          [--input-len 256] [--output-len 128] [--workload random|shared-prefix|repetitive]\n" +
 	"                          [--groups 8 --prefix-len 1024 --questions 8] [--repeat-len N] [--temperature 0]\n" +
-	"                          [--no-spec] [--chat] [--json]"
+	"                          [--no-spec] [--chat] [--repeat N] [--json|--csv] [--compare OLD.json [--max-regression 5]]"
 
 // runBenchServe is `sluice bench serve`: a load generator for a running
 // OpenAI-compatible server (sluice serve, vLLM, llama-server).
@@ -42,7 +42,9 @@ func runBenchServe(args []string, stdout, stderr io.Writer) error {
 	seed := fs.Uint64("seed", 0, "random seed of the prompts (0: a fresh one, so a rerun does not hit the last run's prompts in the prefix cache)")
 	fs.DurationVar(&o.Timeout, "timeout", 10*time.Minute, "limit per request")
 	noWarmup := fs.Bool("no-warmup", false, "skip the untimed warm-up request")
-	asJSON := fs.Bool("json", false, "print machine-readable JSON instead of a table")
+	repeat := fs.Int("repeat", 1, "run every level this many `times` (the spread of the runs is --compare's noise estimate)")
+	var out benchOut
+	out.register(fs)
 	quiet := fs.Bool("q", false, "no progress lines on stderr")
 	fs.Usage = func() {
 		w := fs.Output()
@@ -83,6 +85,15 @@ func runBenchServe(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%w: --temperature must be a number ≥ 0", errUsage)
 	case o.Workload == bench.WorkloadSharedPrefix && (o.Groups < 1 || o.PrefixLen < 1 || o.Questions < 1):
 		return fmt.Errorf("%w: --groups, --prefix-len and --questions must be ≥ 1", errUsage)
+	case *repeat < 1:
+		return fmt.Errorf("%w: --repeat must be ≥ 1, got %d", errUsage, *repeat)
+	}
+	if err := out.validate(); err != nil {
+		return err
+	}
+	old := &bench.ServeResult{}
+	if err := out.loadOld(old, "serve"); err != nil {
+		return err
 	}
 	if o.Workload != bench.WorkloadSharedPrefix {
 		o.Groups, o.PrefixLen, o.Questions = 0, 0, 0
@@ -98,12 +109,24 @@ func runBenchServe(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	res, err := bench.RunServe(ctx, o)
-	if err != nil {
-		return err
+	var runs []*bench.ServeResult
+	for i := 0; i < *repeat; i++ {
+		r, err := bench.RunServe(ctx, o)
+		if err != nil {
+			return err
+		}
+		runs = append(runs, r)
+		o.NoWarmup = true
+		if o.Seed != 0 {
+			o.Seed++ // fresh prompts: no run hits the last one's prefix cache
+		}
 	}
-	if *asJSON {
-		return res.WriteJSON(stdout)
+	res := runs[0]
+	if len(runs) > 1 {
+		var err error
+		if res, err = bench.MergeRuns(runs); err != nil {
+			return err
+		}
 	}
-	return res.WriteMarkdown(stdout)
+	return out.write(res, old, stdout, stderr)
 }

@@ -243,6 +243,21 @@ static T2 float vd_q4_0_avx2(int K, const void *vw, const void *vx) {
 		__m256i p0 = dot_ss8(q0, _mm256_loadu_si256((const __m256i *)x[i].qs));
 		acc0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w[i].d) * h2f(x[i].d)), _mm256_cvtepi32_ps(p0), acc0);
 	}
+#ifdef SL_PERF_SLOW
+	// Test hook (Go build tag perfslow, perfslow.go): redo the blocks into a
+	// discarded sum, so the performance gate's own test has a slowed kernel
+	// to catch. Never defined in a normal build.
+	{
+		__m256 extra = _mm256_setzero_ps();
+		for (int j = 0; j < nb; j++) {
+			__m256i q0 = _mm256_sub_epi8(nibbles32(w[j].qs), off);
+			__m256i p0 = dot_ss8(q0, _mm256_loadu_si256((const __m256i *)x[j].qs));
+			extra = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w[j].d)), _mm256_cvtepi32_ps(p0), extra);
+		}
+		volatile float sink = hsum8(extra);
+		(void)sink;
+	}
+#endif
 	return hsum8(_mm256_add_ps(acc0, acc1));
 }
 
