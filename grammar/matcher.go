@@ -11,6 +11,7 @@ import (
 // immutable except for the matcher's bookkeeping (mark, tr).
 type node struct {
 	pos  int32 // -1: the accepting state (the grammar is complete)
+	id   uint32
 	next *node
 	mark uint32       // the matcher epoch that last added it to a set
 	tr   *[256]*trans // memoized transitions, allocated on first use
@@ -26,39 +27,88 @@ type nodeKey struct {
 	next *node
 }
 
+// state is an interned stack set: a state of the lazily built automaton
+// whose transitions (tr) are filled as bytes are tried from it.
+type state struct {
+	nodes  []*node // sorted by id; the accepting node included when complete
+	accept bool
+	tr     *[256]*state
+}
+
 // Matcher walks a Grammar token by token. It is owned by one goroutine.
 type Matcher struct {
 	g      *Grammar
 	v      *vocab
 	intern map[nodeKey]*node
+	states map[string]*state
+	dead   *state // the empty set
 	accept *node
 	epoch  uint32
+	buf    []*node
+	key    []byte
 
-	cur   []*node   // the current stack set (the accepting node included when complete)
+	cur   *state
 	ended bool      // an end-of-generation token was accepted
 	hist  []history // states before each accepted token, for Rollback
 
-	levels [][]*node // Mask's per-depth stack sets (views)
-	bufs   [][]*node // Mask's per-depth buffers the views may use
+	levels []*state // Mask's per-depth states
 }
 
 type history struct {
-	cur   []*node
+	cur   *state
 	ended bool
 }
 
 // NewMatcher returns a matcher at the start of g.
 func (g *Grammar) NewMatcher() *Matcher {
-	m := &Matcher{g: g, v: g.v, intern: make(map[nodeKey]*node), accept: &node{pos: -1}}
+	m := &Matcher{g: g, v: g.v, intern: make(map[nodeKey]*node), states: make(map[string]*state), accept: &node{pos: -1}}
+	m.dead = &state{tr: new([256]*state)}
+	for i := range m.dead.tr {
+		m.dead.tr[i] = m.dead
+	}
 	m.epoch++
 	var out []*node
 	for _, a := range g.starts[g.root] {
 		m.expand(a, nil, &out)
 	}
-	m.cur = out
-	m.levels = make([][]*node, g.v.maxD+1)
-	m.bufs = make([][]*node, g.v.maxD+1)
+	m.cur = m.state(out)
+	m.levels = make([]*state, g.v.maxD+1)
 	return m
+}
+
+// state interns the stack set nodes (which it may reorder).
+func (m *Matcher) state(nodes []*node) *state {
+	if len(nodes) == 0 {
+		return m.dead
+	}
+	slices.SortFunc(nodes, func(a, b *node) int { return int(a.id) - int(b.id) })
+	m.key = m.key[:0]
+	for _, n := range nodes {
+		m.key = append(m.key, byte(n.id), byte(n.id>>8), byte(n.id>>16), byte(n.id>>24))
+	}
+	if s := m.states[string(m.key)]; s != nil {
+		return s
+	}
+	s := &state{nodes: slices.Clone(nodes), accept: slices.Contains(nodes, m.accept)}
+	m.states[string(m.key)] = s
+	return s
+}
+
+// next is the state byte b leads to from s, memoized on s.
+func (m *Matcher) next(s *state, b byte) *state {
+	if s.tr == nil {
+		s.tr = new([256]*state)
+	}
+	if t := s.tr[b]; t != nil {
+		return t
+	}
+	out, inBuf := m.advance(s.nodes, b, m.buf)
+	if inBuf {
+		m.buf = out
+	}
+	t := m.state(slices.Clone(out))
+	s.tr[b] = t
+	return t
 }
 
 func (m *Matcher) node(pos int32, next *node) *node {
@@ -66,7 +116,7 @@ func (m *Matcher) node(pos int32, next *node) *node {
 	if n := m.intern[k]; n != nil {
 		return n
 	}
-	n := &node{pos: pos, next: next}
+	n := &node{pos: pos, next: next, id: uint32(len(m.intern) + 1)}
 	m.intern[k] = n
 	return n
 }
@@ -160,24 +210,24 @@ func (m *Matcher) advance(set []*node, b byte, buf []*node) (out []*node, inBuf 
 	return buf, true
 }
 
-// walk runs s's bytes from set; nil if the grammar rejects them.
-func (m *Matcher) walk(set []*node, s string) []*node {
-	for i := 0; i < len(s) && len(set) > 0; i++ {
-		set, _ = m.advance(set, s[i], nil)
+// walk runs str's bytes from s; the dead state if the grammar rejects them.
+func (m *Matcher) walk(s *state, str string) *state {
+	for i := 0; i < len(str) && s != m.dead; i++ {
+		s = m.next(s, str[i])
 	}
-	return set
+	return s
 }
 
 // CanEnd reports whether the grammar is complete here: an end-of-generation
 // token may come next.
 func (m *Matcher) CanEnd() bool {
-	return !m.ended && slices.Contains(m.cur, m.accept)
+	return !m.ended && m.cur.accept
 }
 
 // Done reports whether nothing more may follow: the grammar is complete
 // and no byte can extend it (or an end-of-generation token was accepted).
 func (m *Matcher) Done() bool {
-	return m.ended || (len(m.cur) == 1 && m.cur[0] == m.accept)
+	return m.ended || (len(m.cur.nodes) == 1 && m.cur.accept)
 }
 
 func (m *Matcher) isEOG(tok int32) bool { return slices.Contains(m.v.eog, tok) }
@@ -191,7 +241,7 @@ func (m *Matcher) Allowed(tok int32) bool {
 		return m.CanEnd()
 	}
 	s := m.v.bytes[tok]
-	return s != "" && len(m.walk(m.cur, s)) > 0
+	return s != "" && m.walk(m.cur, s) != m.dead
 }
 
 // Advance accepts tok. A token the grammar does not allow is an error and
@@ -208,7 +258,7 @@ func (m *Matcher) Advance(tok int32) error {
 		m.ended = true
 		return nil
 	}
-	m.cur = slices.Clone(m.walk(m.cur, m.v.bytes[tok]))
+	m.cur = m.walk(m.cur, m.v.bytes[tok])
 	return nil
 }
 
@@ -242,11 +292,8 @@ func (m *Matcher) Mask(dst []uint64) {
 	m.levels[0] = m.cur
 	for i := 0; i < len(v.tb); {
 		d := v.td[i]
-		s, inBuf := m.advance(m.levels[d-1], v.tb[i], m.bufs[d])
-		if inBuf {
-			m.bufs[d] = s
-		}
-		if len(s) == 0 {
+		s := m.next(m.levels[d-1], v.tb[i])
+		if s == m.dead {
 			i = int(v.skip[i])
 			continue
 		}
