@@ -115,7 +115,7 @@ var schemaCases = []schemaCase{
 		[]string{`[]`, `["a"]`, `["a",1]`}, []string{`["a",1,2]`, `[1]`, `["a","b"]`}},
 	{"tuple min", `{"type":"array","prefixItems":[{"type":"string"}],"items":{"type":"boolean"},"minItems":2}`,
 		[]string{`["a",true]`, `["a",true,false]`}, []string{`["a"]`, `[]`, `["a",1]`}},
-	{"old items array", `{"type":"array","items":[{"type":"null"}],"additionalItems":false}`,
+	{"old items array", `{"$schema":"http://json-schema.org/draft-07/schema#","type":"array","items":[{"type":"null"}],"additionalItems":false}`,
 		[]string{`[]`, `[null]`}, []string{`[null,null]`}},
 	{"anyOf", `{"anyOf":[{"type":"string"},{"type":"integer"}]}`,
 		[]string{`"x"`, `12`}, []string{`1.5`, `true`}},
