@@ -62,7 +62,7 @@ type builder struct {
 }
 
 // maxElems bounds a compiled grammar (repetition counts expand into rules).
-const maxElems = 1 << 20
+const maxElems = 1 << 18
 
 // ErrTooLarge is returned for grammars that expand past the size limit.
 var ErrTooLarge = errors.New("grammar: the grammar is too large (repetition bounds such as maxLength or maxItems expand it)")
@@ -128,6 +128,10 @@ func (b *builder) opt(x []sym) sym { return b.rule(x, nil) }
 
 // rep is x repeated between lo and hi times (hi < 0: unbounded).
 func (b *builder) rep(x []sym, lo, hi int) []sym {
+	if n := max(lo, hi); n > 0 && n > (maxElems-b.size)/(len(x)+2) {
+		b.err = ErrTooLarge // refused before building anything
+		return nil
+	}
 	var out []sym
 	for i := 0; i < lo; i++ {
 		if b.size+len(out) > maxElems {

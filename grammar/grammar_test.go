@@ -134,6 +134,23 @@ var schemaCases = []schemaCase{
 	{"true", `true`, []string{`{"a":[1,2.5,"x",null,false]}`, `"s"`, `-0`}, []string{`{a:1}`, `01`, `nul`}},
 	{"required outside properties", `{"type":"object","properties":{"a":{"type":"integer"}},"required":["b"]}`,
 		[]string{`{"b":1}`, `{"a":1,"b":"x"}`}, []string{`{"a":1}`}},
+	{"int range", `{"type":"integer","minimum":-15,"maximum":120}`,
+		[]string{`-15`, `-9`, `0`, `7`, `99`, `100`, `120`}, []string{`-16`, `121`, `1000`, `-0`, `007`, `1.0`}},
+	{"int exclusive", `{"type":"integer","exclusiveMinimum":0,"exclusiveMaximum":10}`,
+		[]string{`1`, `9`}, []string{`0`, `10`}},
+	{"int lower", `{"type":"integer","minimum":42}`,
+		[]string{`42`, `99`, `100`, `123456`}, []string{`41`, `9`, `-1`, `0`}},
+	{"int upper", `{"type":"integer","maximum":-3}`,
+		[]string{`-3`, `-4`, `-100`}, []string{`-2`, `0`, `5`}},
+	{"number min 0", `{"type":"number","minimum":0}`,
+		[]string{`0`, `1.5`, `2e3`}, []string{`-1`, `-0.5`}},
+	{"date", `{"type":"string","format":"date"}`,
+		[]string{`"2024-02-28"`, `"1999-12-31"`, `"2023-04-30"`}, []string{`"2023-02-30"`, `"2023-04-31"`, `"2023-13-01"`, `"2023-1-01"`, `"x"`}},
+	{"date-time", `{"type":"string","format":"date-time"}`,
+		[]string{`"2024-01-02T03:04:05Z"`, `"2024-01-02T23:59:59.123+05:30"`}, []string{`"2024-01-02 03:04:05Z"`, `"2024-01-02T24:00:00Z"`, `"2024-01-02T03:04:05"`}},
+	{"time", `{"type":"string","format":"time"}`, []string{`"12:00:00Z"`}, []string{`"12:00"`}},
+	{"uuid", `{"type":"string","format":"uuid"}`,
+		[]string{`"123e4567-e89b-12d3-a456-426614174000"`}, []string{`"123e4567e89b12d3a456426614174000"`}},
 }
 
 func TestSchemaAcceptReject(t *testing.T) {
@@ -159,7 +176,12 @@ func TestSchemaUnsupported(t *testing.T) {
 	tok := llama3(t)
 	for schema, kw := range map[string]string{
 		`{"type":"string","pattern":"a+"}`:                                    "pattern",
-		`{"type":"integer","minimum":3}`:                                      "minimum",
+		`{"type":"number","minimum":3}`:                                       "minimum",
+		`{"minimum":0,"maximum":3}`:                                           "minimum",
+		`{"type":"string","format":"email"}`:                                  "format",
+		`{"type":"string","format":"date","maxLength":3}`:                     "maxLength",
+		`{"type":"integer","minimum":5,"maximum":4}`:                          "minimum",
+		`{"type":"integer","minimum":1e300}`:                                  "minimum",
 		`{"type":"object","properties":{"a":{"type":"string","format":"x"}}}`: "format",
 		`{"oneOf":[{"type":"string"},{"type":"string","maxLength":2}]}`:       "oneOf",
 		`{"oneOf":[{"type":"number"},{"type":"integer"}]}`:                    "oneOf",

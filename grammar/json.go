@@ -122,12 +122,17 @@ func (j *jsonBuilder) integerRule() sym {
 
 func (j *jsonBuilder) numberRule() sym {
 	if j.number == (sym{}) {
-		d := symRange('0', '9')
-		frac := j.opt([]sym{symRange('.', '.'), d, j.star([]sym{d})})
-		exp := j.opt([]sym{symRange('e', 'e', 'E', 'E'), j.opt([]sym{symRange('+', '+', '-', '-')}), d, j.star([]sym{d})})
-		j.number = j.rule(cat(j.intSyms(), []sym{frac, exp}))
+		j.number = j.rule(cat([]sym{j.opt(bytesOf("-"))}, j.unsignedNumber()))
 	}
 	return j.number
+}
+
+// unsignedNumber is a JSON number without its sign.
+func (j *jsonBuilder) unsignedNumber() []sym {
+	d := symRange('0', '9')
+	frac := j.opt([]sym{symRange('.', '.'), d, j.star([]sym{d})})
+	exp := j.opt([]sym{symRange('e', 'e', 'E', 'E'), j.opt([]sym{symRange('+', '+', '-', '-')}), d, j.star([]sym{d})})
+	return []sym{j.rule(bytesOf("0"), []sym{symRange('1', '9'), j.star([]sym{d})}), frac, exp}
 }
 
 // list is open item (sep item)* close with lo to hi items (hi < 0:

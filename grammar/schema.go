@@ -39,9 +39,10 @@ var annotations = map[string]bool{
 // byKind are the constraining keywords the compiler supports, by the kind
 // of instance they apply to.
 var byKind = map[string][]string{
-	"string": {"minLength", "maxLength"},
-	"object": {"properties", "required", "additionalProperties"},
-	"array":  {"items", "prefixItems", "minItems", "maxItems", "uniqueItems", "additionalItems"},
+	"string":  {"minLength", "maxLength", "format"},
+	"integer": {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"},
+	"object":  {"properties", "required", "additionalProperties"},
+	"array":   {"items", "prefixItems", "minItems", "maxItems", "uniqueItems", "additionalItems"},
 }
 
 var general = map[string]bool{
@@ -222,10 +223,20 @@ func (c *schemaCompiler) kind(k string, o *object, path string) (sym, error) {
 	case "boolean":
 		return c.rule(bytesOf("true"), bytesOf("false")), nil
 	case "integer":
-		return c.integerRule(), nil
+		lo, hi, err := intBounds(o, path)
+		if err != nil {
+			return sym{}, err
+		}
+		if lo == nil && hi == nil {
+			return c.integerRule(), nil
+		}
+		return c.intRange(lo, hi), nil
 	case "number":
-		return c.numberRule(), nil
+		return c.boundedNumber(o, path)
 	case "string":
+		if f, ok := o.get("format"); ok {
+			return c.formatString(o, f, path)
+		}
 		lo, hi, err := bounds(o, "minLength", "maxLength", path)
 		if err != nil {
 			return sym{}, err

@@ -97,6 +97,7 @@ func validator(t *testing.T, schema string) *jsonschema.Schema {
 		t.Fatal(err)
 	}
 	c := jsonschema.NewCompiler()
+	c.AssertFormat()
 	if err := c.AddResource("s.json", doc); err != nil {
 		t.Fatal(err)
 	}
