@@ -2,6 +2,7 @@ package grammar
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -335,5 +336,34 @@ func TestRollback(t *testing.T) {
 	}
 	if err := m.Advance(ids[0]); err == nil {
 		t.Fatal("a token accepted after EOS")
+	}
+}
+
+// TestAmbiguityBounded: anyOf over many branches sharing a prefix keeps
+// each state's stack set within maxStacks, and repeated branches are
+// compiled once.
+func TestAmbiguityBounded(t *testing.T) {
+	tok := llama3(t)
+	var br []string
+	for i := range 400 {
+		br = append(br, fmt.Sprintf(`{"type":"object","properties":{"a":{"type":"string"},"k":{"const":%d}},"required":["a"],"additionalProperties":false}`, i))
+	}
+	g := compileSchema(t, tok, `{"anyOf":[`+strings.Join(br, ",")+`]}`)
+	m := g.NewMatcher()
+	mask := make([]uint64, m.MaskWords())
+	for _, id := range tok.Encode(`{"a":"x`, false, false) {
+		m.Mask(mask)
+		if err := m.Advance(id); err != nil {
+			break // refused as too ambiguous: allowed, it is stricter
+		}
+	}
+	for _, s := range m.states {
+		if len(s.nodes) > maxStacks {
+			t.Fatalf("a state holds %d stacks", len(s.nodes))
+		}
+	}
+	dup := compileSchema(t, tok, `{"anyOf":[`+strings.Repeat(`{"type":"string"},`, 50)+`{"type":"string"}]}`)
+	if n := len(dup.NewMatcher().cur.nodes); n > 20 {
+		t.Fatalf("50 equal branches give %d start stacks", n)
 	}
 }

@@ -35,6 +35,13 @@ type state struct {
 	tr     *[256]*state
 }
 
+// maxStacks bounds a parser state's stack set, and with it the work of a
+// transition: a grammar so ambiguous (such as anyOf over many branches
+// that share a long prefix) that more stacks are live at once refuses the
+// byte that would lead there, so its masks stay cheap at the price of
+// refusing such outputs.
+const maxStacks = 2048
+
 // Matcher walks a Grammar token by token. It is owned by one goroutine.
 type Matcher struct {
 	g      *Grammar
@@ -105,6 +112,9 @@ func (m *Matcher) next(s *state, b byte) *state {
 	out, inBuf := m.advance(s.nodes, b, m.buf)
 	if inBuf {
 		m.buf = out
+	}
+	if len(out) > maxStacks {
+		out = out[:0] // too ambiguous: refused (stricter, never looser)
 	}
 	t := m.state(slices.Clone(out))
 	s.tr[b] = t

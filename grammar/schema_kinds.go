@@ -27,7 +27,14 @@ func (c *schemaCompiler) combine(kw string, v any, path string) (sym, error) {
 		}
 	}
 	var alts [][]sym
+	seen := map[string]bool{}
 	for i, b := range branches {
+		var key bytes.Buffer
+		encodeCompact(&key, b)
+		if seen[key.String()] {
+			continue // the same branch again adds nothing but ambiguity
+		}
+		seen[key.String()] = true
 		s, err := c.compile(b, fmt.Sprintf("%s/%s/%d", path, kw, i))
 		if err != nil {
 			return sym{}, err
