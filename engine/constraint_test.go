@@ -2,6 +2,8 @@ package engine
 
 import (
 	"context"
+	"fmt"
+	"math"
 	"strings"
 	"testing"
 
@@ -92,5 +94,42 @@ func TestConstraintNoSpeculation(t *testing.T) {
 	r := collect(t, s)
 	if r.final.Finish != FinishStop || (r.text != "alpha beta" && r.text != "gamma") {
 		t.Fatalf("finish %q, text %q", r.final.Finish, r.text)
+	}
+}
+
+// TestConstraintApplyAllocFree: masking a logits row allocates nothing
+// once the matcher has seen its state.
+func TestConstraintApplyAllocFree(t *testing.T) {
+	e := newTestEngine(t, "synth-llama-q4_0", Config{})
+	tok := e.Tokenizer()
+	g, err := grammar.CompileJSONObject(tok, grammar.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := g.NewMatcher()
+	for _, b := range []byte(`{"a":"`) {
+		id, ok := tok.TokenID(fmt.Sprintf("<0x%02X>", b))
+		if !ok {
+			t.Fatalf("no byte token for %q", b)
+		}
+		if err := m.Advance(id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rc := newReqConstraint(m, e.vocab)
+	logits := make([]float32, e.vocab)
+	if err := rc.apply(logits); err != nil {
+		t.Fatal(err)
+	}
+	if n := testing.AllocsPerRun(20, func() { _ = rc.apply(logits) }); n != 0 {
+		t.Fatalf("apply allocates %v times per call", n)
+	}
+	quote, _ := tok.TokenID("<0x22>")
+	if logits[quote] != 0 {
+		t.Fatalf("the closing quote is masked: %v", logits[quote])
+	}
+	ctl, _ := tok.TokenID("<0x0A>") // a raw newline cannot be in a JSON string
+	if !math.IsInf(float64(logits[ctl]), -1) {
+		t.Fatalf("a raw newline is allowed inside a string: %v", logits[ctl])
 	}
 }
