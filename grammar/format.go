@@ -2,7 +2,6 @@ package grammar
 
 import (
 	"fmt"
-	"strings"
 )
 
 // formats are the string formats the compiler expresses exactly or more
@@ -67,90 +66,4 @@ func (c *schemaCompiler) formatString(o *object, f any, path string) (sym, error
 		}
 	}
 	return c.rule(cat(bytesOf(`"`), gen(c.jsonBuilder), bytesOf(`"`))), nil
-}
-
-// sameLen is the decimal numbers from x to y, both of the same length.
-func (j *jsonBuilder) sameLen(x, y string) sym {
-	if x == "" {
-		return j.rule(nil)
-	}
-	if x[0] == y[0] {
-		return j.rule([]sym{digit(x[0], x[0]), j.sameLen(x[1:], y[1:])})
-	}
-	// The first digits whose every continuation is in range share one
-	// alternative, so the rules grow with the square of the length, not
-	// exponentially.
-	n := len(x) - 1
-	lo, hi := x[0], y[0]
-	var alts [][]sym
-	if zeros := strings.Repeat("0", n); x[1:] != zeros {
-		alts = append(alts, []sym{digit(x[0], x[0]), j.sameLen(x[1:], strings.Repeat("9", n))})
-		lo++
-	}
-	if nines := strings.Repeat("9", n); y[1:] != nines {
-		alts = append(alts, []sym{digit(y[0], y[0]), j.sameLen(strings.Repeat("0", n), y[1:])})
-		hi--
-	}
-	if lo <= hi {
-		mid := []sym{digit(lo, hi)}
-		for range n {
-			mid = append(mid, digit('0', '9'))
-		}
-		alts = append(alts, mid)
-	}
-	return j.rule(alts...)
-}
-
-// natRange is the non-negative integers from a to b (b < 0: no upper
-// bound), without leading zeros.
-func (j *jsonBuilder) natRange(a, b int64) sym {
-	as := fmt.Sprint(a)
-	if b < 0 {
-		longer := []sym{digit('1', '9')}
-		for range len(as) {
-			longer = append(longer, digit('0', '9'))
-		}
-		longer = append(longer, j.star([]sym{digit('0', '9')}))
-		return j.rule([]sym{j.sameLen(as, strings.Repeat("9", len(as)))}, longer)
-	}
-	bs := fmt.Sprint(b)
-	var alts [][]sym
-	for d := len(as); d <= len(bs); d++ {
-		lo, hi := "1"+strings.Repeat("0", d-1), strings.Repeat("9", d)
-		if d == len(as) {
-			lo = as
-		}
-		if d == len(bs) {
-			hi = bs
-		}
-		alts = append(alts, []sym{j.sameLen(lo, hi)})
-	}
-	return j.rule(alts...)
-}
-
-// intRange is the integers in [lo, hi] (nil: unbounded), written without
-// leading zeros or "-0".
-func (j *jsonBuilder) intRange(lo, hi *int64) sym {
-	var alts [][]sym
-	if hi == nil || *hi >= 0 {
-		a, b := int64(0), int64(-1)
-		if lo != nil && *lo > 0 {
-			a = *lo
-		}
-		if hi != nil {
-			b = *hi
-		}
-		alts = append(alts, []sym{j.natRange(a, b)})
-	}
-	if lo == nil || *lo < 0 {
-		a, b := int64(1), int64(-1)
-		if hi != nil && *hi < 0 {
-			a = -*hi
-		}
-		if lo != nil {
-			b = -*lo
-		}
-		alts = append(alts, cat(bytesOf("-"), []sym{j.natRange(a, b)}))
-	}
-	return j.rule(alts...)
 }
