@@ -33,7 +33,13 @@ type state struct {
 	nodes  []*node // sorted by id; the accepting node included when complete
 	accept bool
 	tr     *[256]*state
+	mask   []uint64 // Mask's result here, kept for the first maxMasks states masked
 }
+
+// maxMasks bounds the masks a matcher keeps (MaskWords words each: 16 KiB
+// for a 128k vocabulary). Generation mostly loops through a few states
+// (inside a string, a number, between values), so a kept mask is a copy.
+const maxMasks = 32
 
 // maxStacks bounds a parser state's stack set, and with it the work of a
 // transition: a grammar so ambiguous (such as anyOf over many branches
@@ -59,6 +65,7 @@ type Matcher struct {
 	hist  []history // states before each accepted token, for Rollback
 
 	levels []*state // Mask's per-depth states
+	masks  int      // states holding a kept mask
 }
 
 type history struct {
@@ -298,6 +305,19 @@ func (m *Matcher) Mask(dst []uint64) {
 	if m.ended {
 		return
 	}
+	if m.cur.mask != nil {
+		copy(dst, m.cur.mask)
+		return
+	}
+	m.walkTrie(dst)
+	if m.masks < maxMasks {
+		m.masks++
+		m.cur.mask = slices.Clone(dst[:m.MaskWords()])
+	}
+}
+
+// walkTrie sets dst's bits for the tokens allowed from the current state.
+func (m *Matcher) walkTrie(dst []uint64) {
 	v := m.v
 	m.levels[0] = m.cur
 	for i := 0; i < len(v.tb); {
