@@ -14,7 +14,9 @@
 // trie of the vocabulary's token bytes (built once per vocabulary) in
 // preorder with the parser state, skipping every subtree whose prefix the
 // grammar rejects, so a step never tests the whole vocabulary token by
-// token from scratch.
+// token from scratch; stack sets are interned as states of a lazily built
+// automaton, and the masks of the first states masked are kept, so a
+// state seen again (the inside of a string, a number) costs a copy.
 //
 // A Grammar is immutable and safe for concurrent use; a Matcher belongs to
 // one goroutine.
