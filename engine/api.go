@@ -102,6 +102,9 @@ type Request struct {
 	// NoSpeculation decodes this request one token per step even when
 	// the engine speculates.
 	NoSpeculation bool
+	// Constraint, if set, restricts the output to a grammar (structured
+	// output); see Constraint. Such a request does not speculate.
+	Constraint Constraint
 	// Client says who sent the request, for fairness: when sequence
 	// slots are contended, waiting requests of one priority are admitted
 	// round-robin across clients (FCFS within each), so one client's many

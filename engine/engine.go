@@ -481,7 +481,10 @@ func (e *Engine) prepare(req *Request) (*request, error) {
 		stop:      sample.NewStopMatcher(params.Stop),
 		arrival:   arrival,
 	}
-	if e.specCtl != nil && !req.NoSpeculation {
+	if req.Constraint != nil {
+		r.constraint = newReqConstraint(req.Constraint, e.vocab)
+	}
+	if e.specCtl != nil && !req.NoSpeculation && req.Constraint == nil {
 		r.spec = &reqSpec{ctx: append(make([]int32, 0, n+min(maxTok, 256)), req.Prompt...)}
 		if e.cfg.Spec == SpecNGram {
 			if r.spec.ngram, err = spec.NewNGram(spec.NGramConfig{}); err != nil {

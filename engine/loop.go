@@ -36,7 +36,8 @@ type request struct {
 	generated                    int
 	tok                          [1]int32 // the Result's Tokens storage
 
-	spec *reqSpec // nil: no speculation for this request
+	spec       *reqSpec       // nil: no speculation for this request
+	constraint *reqConstraint // nil: free output
 }
 
 // reqSpec is a speculating request's state.
@@ -311,7 +312,17 @@ func (lp *loop) step() bool {
 // sample picks r's next token from logits, queues its event (the final
 // one if r is done) and returns the scheduler's result.
 func (lp *loop) sample(r *request, logits []float32) scheduler.Result {
-	res, err := r.sampler.Sample(logits)
+	var err error
+	if r.constraint != nil {
+		err = r.constraint.apply(logits)
+	}
+	var res sample.Result
+	if err == nil {
+		res, err = r.sampler.Sample(logits)
+	}
+	if err == nil && r.constraint != nil {
+		err = r.constraint.c.Advance(res.Token)
+	}
 	if err != nil {
 		lp.finish(r, FinishError, fmt.Errorf("engine: sampling: %w", err), Event{})
 		return scheduler.Result{ID: r.id, Finished: true}
@@ -445,6 +456,9 @@ func (lp *loop) emit(r *request, tok int32, stop bool, logprob float32, top []sa
 		if stopped {
 			finish = FinishStop
 		}
+	}
+	if finish == "" && r.constraint != nil && r.constraint.c.Done() {
+		finish = FinishStop // the grammar is complete
 	}
 	if finish == "" && r.generated >= r.maxTokens {
 		finish = FinishLength

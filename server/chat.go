@@ -273,6 +273,10 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	g, err := body.compile(e.tok) // structured output
+	if err != nil {
+		return err
+	}
 	if body.TopLogprobs != nil {
 		k := *body.TopLogprobs
 		if k < 0 || k > maxTopLogprobs {
@@ -299,7 +303,7 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) error {
 	if err := checkLength(prompt, req.MaxTokens, e.info.ContextLength, "messages", maxParam); err != nil {
 		return err
 	}
-	j := &job{e: e, id: newID("chatcmpl-"), prompts: [][]int32{prompt}, n: n, req: req}
+	j := &job{e: e, id: newID("chatcmpl-"), prompts: [][]int32{prompt}, n: n, req: req, grammar: g}
 	events, err := s.run(r.Context(), j)
 	if err != nil {
 		return err

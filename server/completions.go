@@ -126,6 +126,10 @@ func (s *Server) handleCompletions(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
+	g, err := body.compile(e.tok) // structured output
+	if err != nil {
+		return err
+	}
 	if body.Suffix != nil && *body.Suffix != "" {
 		return badRequest("suffix", "suffix is not supported")
 	}
@@ -161,7 +165,7 @@ func (s *Server) handleCompletions(w http.ResponseWriter, r *http.Request) error
 			return err
 		}
 	}
-	j := &job{e: e, id: newID("cmpl-"), prompts: prompts, n: n, req: req}
+	j := &job{e: e, id: newID("cmpl-"), prompts: prompts, n: n, req: req, grammar: g}
 	events, err := s.run(r.Context(), j)
 	if err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/sluice-llm/sluice/engine"
+	"github.com/sluice-llm/sluice/grammar"
 )
 
 // job is a validated generation request: every prompt is submitted n times
@@ -16,7 +17,8 @@ type job struct {
 	id      string
 	prompts [][]int32
 	n       int
-	req     engine.Request // template for every choice
+	req     engine.Request   // template for every choice
+	grammar *grammar.Grammar // structured output: each choice gets its own matcher; nil for none
 }
 
 // choiceEvent is one event of one choice.
@@ -52,6 +54,9 @@ func (s *Server) run(ctx context.Context, j *job) (<-chan choiceEvent, error) {
 		}
 		if req.Sampling.HasSeed {
 			req.Sampling.Seed += uint64(i % j.n)
+		}
+		if j.grammar != nil {
+			req.Constraint = j.grammar.NewMatcher()
 		}
 		st, err := j.e.m.Submit(sub, &req)
 		if err != nil {

@@ -44,6 +44,7 @@ type commonParams struct {
 	Speculative         *bool              `json:"speculative"` // false opts out of speculative decoding
 	LogitBias           map[string]float64 `json:"logit_bias"`
 	Priority            int                `json:"priority"`
+	structuredParams
 }
 
 type streamOptions struct {

@@ -1,0 +1,69 @@
+package grammar
+
+import (
+	"fmt"
+)
+
+// formats are the string formats the compiler expresses exactly or more
+// strictly: dates with the days each month always has (February stops at
+// 28), times without leap seconds, upper-case "T" and "Z".
+var formats = map[string]func(j *jsonBuilder) []sym{
+	"date":      func(j *jsonBuilder) []sym { return j.date() },
+	"time":      func(j *jsonBuilder) []sym { return j.time() },
+	"date-time": func(j *jsonBuilder) []sym { return cat(j.date(), bytesOf("T"), j.time()) },
+	"uuid": func(j *jsonBuilder) []sym {
+		var out []sym
+		for i, n := range []int{8, 4, 4, 4, 12} {
+			if i > 0 {
+				out = append(out, bytesOf("-")...)
+			}
+			for range n {
+				out = append(out, symRange('0', '9', 'a', 'f', 'A', 'F'))
+			}
+		}
+		return out
+	},
+}
+
+func digit(lo, hi byte) sym { return symRange(lo, hi) }
+
+// date is YYYY-MM-DD.
+func (j *jsonBuilder) date() []sym {
+	d := digit('0', '9')
+	day31 := j.rule([]sym{digit('0', '0'), digit('1', '9')}, []sym{digit('1', '2'), d}, []sym{digit('3', '3'), digit('0', '1')})
+	day30 := j.rule([]sym{digit('0', '0'), digit('1', '9')}, []sym{digit('1', '2'), d}, bytesOf("30"))
+	day28 := j.rule([]sym{digit('0', '0'), digit('1', '9')}, []sym{digit('1', '1'), d}, []sym{digit('2', '2'), digit('0', '8')})
+	md := j.rule(
+		cat([]sym{digit('0', '0'), symRange('1', '1', '3', '3', '5', '5', '7', '8')}, bytesOf("-"), []sym{day31}),
+		cat([]sym{digit('1', '1'), symRange('0', '0', '2', '2')}, bytesOf("-"), []sym{day31}),
+		cat([]sym{digit('0', '0'), symRange('4', '4', '6', '6', '9', '9')}, bytesOf("-"), []sym{day30}),
+		cat(bytesOf("11-"), []sym{day30}),
+		cat(bytesOf("02-"), []sym{day28}),
+	)
+	return cat([]sym{d, d, d, d}, bytesOf("-"), []sym{md})
+}
+
+// time is HH:MM:SS[.frac](Z|+HH:MM|-HH:MM).
+func (j *jsonBuilder) time() []sym {
+	d := digit('0', '9')
+	hh := j.rule([]sym{digit('0', '1'), d}, []sym{digit('2', '2'), digit('0', '3')})
+	mm := []sym{digit('0', '5'), d}
+	frac := j.opt([]sym{symRange('.', '.'), d, j.star([]sym{d})})
+	off := j.rule(bytesOf("Z"), cat([]sym{symRange('+', '+', '-', '-'), hh}, bytesOf(":"), mm))
+	return cat([]sym{hh}, bytesOf(":"), mm, bytesOf(":"), mm, []sym{frac, off})
+}
+
+// formatString is a JSON string in format f.
+func (c *schemaCompiler) formatString(o *object, f any, path string) (sym, error) {
+	name, _ := f.(string)
+	gen, ok := formats[name]
+	if !ok {
+		return sym{}, &SchemaError{Path: path, Keyword: "format", Msg: fmt.Sprintf("unsupported keyword \"format\" with value %q (supported: date, time, date-time, uuid)", name)}
+	}
+	for _, kw := range []string{"minLength", "maxLength"} {
+		if _, has := o.get(kw); has {
+			return sym{}, &SchemaError{Path: path, Keyword: kw, Msg: fmt.Sprintf("%s beside format is not supported", kw)}
+		}
+	}
+	return c.rule(cat(bytesOf(`"`), gen(c.jsonBuilder), bytesOf(`"`))), nil
+}

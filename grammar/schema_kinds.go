@@ -1,0 +1,445 @@
+package grammar
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// combine compiles anyOf, oneOf (only when its branches cannot overlap, so
+// that anyOf is exact) and allOf (as a merge of its branches).
+func (c *schemaCompiler) combine(kw string, v any, path string) (sym, error) {
+	branches, ok := v.([]any)
+	if !ok || len(branches) == 0 {
+		return sym{}, &SchemaError{Path: path, Keyword: kw, Msg: kw + " must be a non-empty array"}
+	}
+	if kw == "allOf" {
+		merged, err := c.merge(branches, path)
+		if err != nil {
+			return sym{}, err
+		}
+		return c.compileObject(merged, path+"/allOf")
+	}
+	if kw == "oneOf" {
+		if err := c.disjoint(branches, path); err != nil {
+			return sym{}, err
+		}
+	}
+	var alts [][]sym
+	seen := map[string]bool{}
+	for i, b := range branches {
+		var key bytes.Buffer
+		encodeCompact(&key, b)
+		if seen[key.String()] {
+			continue // the same branch again adds nothing but ambiguity
+		}
+		seen[key.String()] = true
+		s, err := c.compile(b, fmt.Sprintf("%s/%s/%d", path, kw, i))
+		if err != nil {
+			return sym{}, err
+		}
+		alts = append(alts, []sym{s})
+	}
+	return c.rule(alts...), nil
+}
+
+// deref follows $ref chains of a schema without other keywords.
+func (c *schemaCompiler) deref(s any, path string) (any, error) {
+	for range 32 {
+		o, ok := s.(*object)
+		if !ok {
+			return s, nil
+		}
+		r, ok := o.get("$ref")
+		if !ok {
+			return s, nil
+		}
+		rs, _ := r.(string)
+		t, err := c.resolve(rs)
+		if err != nil {
+			return nil, &SchemaError{Path: path, Keyword: "$ref", Msg: err.Error()}
+		}
+		s = t
+	}
+	return nil, &SchemaError{Path: path, Keyword: "$ref", Msg: "$ref chain too long"}
+}
+
+// signature is what a oneOf branch may match: kinds, and the exact values
+// for enum/const branches (nil otherwise).
+type signature struct {
+	kinds []string
+	vals  []string
+}
+
+func (c *schemaCompiler) signature(b any, path string) (signature, error) {
+	b, err := c.deref(b, path)
+	if err != nil {
+		return signature{}, err
+	}
+	o, ok := b.(*object)
+	if !ok || slices.ContainsFunc(o.keys, func(k string) bool { return k == "anyOf" || k == "oneOf" || k == "allOf" || k == "nullable" }) {
+		return signature{kinds: allKinds}, nil
+	}
+	kinds, err := typeKinds(o, path)
+	if err != nil {
+		return signature{}, err
+	}
+	var vals []any
+	if e, ok := o.get("enum"); ok {
+		vals, _ = e.([]any)
+	} else if cv, ok := o.get("const"); ok {
+		vals = []any{cv}
+	} else {
+		return signature{kinds: kinds}, nil
+	}
+	sig := signature{vals: []string{}}
+	for _, v := range vals {
+		var buf bytes.Buffer
+		encodeCompact(&buf, v)
+		sig.vals = append(sig.vals, buf.String())
+		sig.kinds = append(sig.kinds, kindOf(v))
+	}
+	return sig, nil
+}
+
+func kindsOverlap(a, b []string) bool {
+	for _, x := range a {
+		for _, y := range b {
+			if x == y || (x == "number" && y == "integer") || (x == "integer" && y == "number") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// disjoint refuses a oneOf whose branches might match the same instance.
+func (c *schemaCompiler) disjoint(branches []any, path string) error {
+	sigs := make([]signature, len(branches))
+	for i, b := range branches {
+		s, err := c.signature(b, path)
+		if err != nil {
+			return err
+		}
+		sigs[i] = s
+	}
+	for i := range sigs {
+		for j := i + 1; j < len(sigs); j++ {
+			a, b := sigs[i], sigs[j]
+			overlap := kindsOverlap(a.kinds, b.kinds)
+			if overlap && a.vals != nil && b.vals != nil {
+				overlap = slices.ContainsFunc(a.vals, func(v string) bool { return slices.Contains(b.vals, v) })
+			}
+			if overlap {
+				return &SchemaError{Path: path, Keyword: "oneOf", Msg: fmt.Sprintf(
+					"oneOf branches %d and %d may match the same instance; only oneOf with branches of distinct types or values is supported", i, j)}
+			}
+		}
+	}
+	return nil
+}
+
+// merge folds allOf branches into one schema: properties and required are
+// joined, types intersected; any other keyword may appear in one branch
+// only, and additionalProperties in none (merging it would be looser).
+func (c *schemaCompiler) merge(branches []any, path string) (*object, error) {
+	m := &object{vals: map[string]any{}}
+	props := &object{vals: map[string]any{}}
+	var required []any
+	var kinds []string
+	for i, b := range branches {
+		bp := fmt.Sprintf("%s/allOf/%d", path, i)
+		b, err := c.deref(b, bp)
+		if err != nil {
+			return nil, err
+		}
+		if t, ok := b.(bool); ok && t {
+			continue
+		}
+		o, ok := b.(*object)
+		if !ok {
+			return nil, &SchemaError{Path: bp, Keyword: "allOf", Msg: "an allOf branch must be a schema object or true"}
+		}
+		for _, k := range o.keys {
+			v := o.vals[k]
+			switch {
+			case annotations[k]:
+			case k == "additionalProperties":
+				return nil, &SchemaError{Path: bp, Keyword: k, Msg: "additionalProperties inside allOf is not supported"}
+			case k == "properties":
+				po, ok := v.(*object)
+				if !ok {
+					return nil, &SchemaError{Path: bp, Keyword: k, Msg: "properties must be an object"}
+				}
+				for _, name := range po.keys {
+					if _, dup := props.vals[name]; dup {
+						return nil, &SchemaError{Path: bp, Keyword: "allOf", Msg: fmt.Sprintf("property %q in two allOf branches is not supported", name)}
+					}
+					props.keys = append(props.keys, name)
+					props.vals[name] = po.vals[name]
+				}
+			case k == "required":
+				r, _ := v.([]any)
+				required = append(required, r...)
+			case k == "type":
+				ks, err := typeKinds(o, bp)
+				if err != nil {
+					return nil, err
+				}
+				if kinds == nil {
+					kinds = ks
+				} else {
+					kinds = intersectKinds(kinds, ks)
+				}
+			default:
+				if _, dup := m.vals[k]; dup {
+					return nil, &SchemaError{Path: bp, Keyword: k, Msg: fmt.Sprintf("%q in two allOf branches is not supported", k)}
+				}
+				m.keys = append(m.keys, k)
+				m.vals[k] = v
+			}
+		}
+	}
+	if len(props.keys) > 0 {
+		m.keys, m.vals["properties"] = append(m.keys, "properties"), props
+	}
+	if len(required) > 0 {
+		m.keys, m.vals["required"] = append(m.keys, "required"), required
+	}
+	if kinds != nil {
+		if len(kinds) == 0 {
+			return nil, &SchemaError{Path: path, Keyword: "allOf", Msg: "the allOf branches' types have nothing in common"}
+		}
+		t := make([]any, len(kinds))
+		for i, k := range kinds {
+			t[i] = k
+		}
+		m.keys, m.vals["type"] = append(m.keys, "type"), t
+	}
+	return m, nil
+}
+
+func intersectKinds(a, b []string) []string {
+	var out []string
+	for _, x := range a {
+		switch {
+		case slices.Contains(b, x):
+			out = append(out, x)
+		case x == "number" && slices.Contains(b, "integer"), x == "integer" && slices.Contains(b, "number"):
+			out = append(out, "integer")
+		}
+	}
+	return out
+}
+
+// array is the grammar of o's arrays: prefixItems (or an items array, as
+// in older drafts), then items (or additionalItems), within minItems and
+// maxItems.
+func (c *schemaCompiler) array(o *object, path string) (sym, error) {
+	if u, ok := o.get("uniqueItems"); ok && u != false {
+		return sym{}, unsupported(path, "uniqueItems")
+	}
+	lo, hi, err := bounds(o, "minItems", "maxItems", path)
+	if err != nil {
+		return sym{}, err
+	}
+	var prefix []any
+	var rest any = true
+	restKw := "items"
+	if pi, ok := o.get("prefixItems"); ok {
+		if prefix, ok = pi.([]any); !ok {
+			return sym{}, &SchemaError{Path: path, Keyword: "prefixItems", Msg: "prefixItems must be an array"}
+		}
+		if it, ok := o.get("items"); ok {
+			rest = it
+		}
+	} else if it, ok := o.get("items"); ok {
+		if arr, isArr := it.([]any); isArr {
+			prefix, restKw = arr, "additionalItems"
+			if ai, ok := o.get("additionalItems"); ok {
+				rest = ai
+			}
+		} else {
+			rest = it
+		}
+	}
+	if _, ok := o.get("additionalItems"); ok && restKw != "additionalItems" {
+		return sym{}, &SchemaError{Path: path, Keyword: "additionalItems", Msg: "additionalItems without an items array is not supported"}
+	}
+	items := make([]sym, len(prefix))
+	for i, p := range prefix {
+		if items[i], err = c.compile(p, fmt.Sprintf("%s/prefixItems/%d", path, i)); err != nil {
+			return sym{}, err
+		}
+	}
+	var restSym *sym
+	if rest != false {
+		s, err := c.compile(rest, path+"/"+restKw)
+		if err != nil {
+			return sym{}, err
+		}
+		restSym = &s
+	}
+	if len(items) == 0 {
+		if restSym == nil {
+			hi = 0
+		}
+		if hi == 0 && lo > 0 {
+			return sym{}, &SchemaError{Path: path, Keyword: "minItems", Msg: "minItems asks for items the schema forbids"}
+		}
+		var item []sym
+		if restSym != nil {
+			item = []sym{*restSym}
+		}
+		return c.list("[", ",", "]", item, lo, hi), nil
+	}
+	return c.tuple(items, restSym, lo, hi), nil
+}
+
+// tuple is an array whose first items follow items[i] in turn (any prefix
+// of them may be present), then rest (nil: no more), lo to hi items.
+func (c *schemaCompiler) tuple(items []sym, rest *sym, lo, hi int) sym {
+	ws := c.ws()
+	closeSyms := cat(ws, bytesOf("]"))
+	more := func(x sym) []sym { return cat(ws, bytesOf(","), ws, []sym{x}) }
+	n := len(items)
+	// tail: what follows after i items.
+	var tail sym
+	for i := n; i >= 1; i-- {
+		var alts [][]sym
+		if i == n {
+			if rest != nil {
+				rhi := -1
+				if hi >= 0 {
+					rhi = hi - n
+				}
+				if rhi != -1 && rhi < 0 {
+					alts = nil
+				} else {
+					alts = append(alts, cat(c.rep(more(*rest), max(lo-n, 0), rhi), closeSyms))
+				}
+			} else if i >= lo {
+				alts = append(alts, closeSyms)
+			}
+		} else {
+			if i >= lo {
+				alts = append(alts, closeSyms)
+			}
+			if hi < 0 || i < hi {
+				alts = append(alts, cat(more(items[i]), []sym{tail}))
+			}
+		}
+		tail = c.rule(alts...)
+	}
+	var alts [][]sym
+	if lo == 0 {
+		alts = append(alts, cat(bytesOf("["), closeSyms))
+	}
+	if hi != 0 {
+		alts = append(alts, cat(bytesOf("["), ws, []sym{items[0], tail}))
+	}
+	return c.rule(alts...)
+}
+
+// member is one object entry: a key's symbols, then its value.
+type member struct {
+	key      []sym
+	val      sym
+	required bool
+}
+
+// objectKind is the grammar of o's objects: its properties in the order
+// written (required ones present, optional ones may be left out), then,
+// unless additionalProperties is false, further keys that are none of the
+// properties' names.
+func (c *schemaCompiler) objectKind(o *object, path string) (sym, error) {
+	props := &object{vals: map[string]any{}}
+	if p, ok := o.get("properties"); ok {
+		if props, ok = p.(*object); !ok {
+			return sym{}, &SchemaError{Path: path, Keyword: "properties", Msg: "properties must be an object"}
+		}
+	}
+	var required []string
+	if r, ok := o.get("required"); ok {
+		arr, isArr := r.([]any)
+		if !isArr {
+			return sym{}, &SchemaError{Path: path, Keyword: "required", Msg: "required must be an array of strings"}
+		}
+		for _, x := range arr {
+			s, isStr := x.(string)
+			if !isStr {
+				return sym{}, &SchemaError{Path: path, Keyword: "required", Msg: "required must be an array of strings"}
+			}
+			if !slices.Contains(required, s) {
+				required = append(required, s)
+			}
+		}
+	}
+	var addl any = true
+	if a, ok := o.get("additionalProperties"); ok {
+		addl = a
+	}
+	if len(props.keys) == 0 && len(required) == 0 && addl == true {
+		return c.anyObject(), nil
+	}
+	ws := c.ws()
+	var members []member
+	names := slices.Clone(props.keys)
+	for _, name := range props.keys {
+		v, err := c.compile(props.vals[name], path+"/properties/"+escapePointer(name))
+		if err != nil {
+			return sym{}, err
+		}
+		members = append(members, member{key: literal(name), val: v, required: slices.Contains(required, name)})
+	}
+	var addlSym *sym
+	if addl != false {
+		s, err := c.compile(addl, path+"/additionalProperties")
+		if err != nil {
+			return sym{}, err
+		}
+		addlSym = &s
+	}
+	for _, name := range required {
+		if slices.Contains(names, name) {
+			continue
+		}
+		if addlSym == nil {
+			return sym{}, &SchemaError{Path: path, Keyword: "required", Msg: fmt.Sprintf("required property %q is not in properties and additionalProperties is false: nothing matches", name)}
+		}
+		names = append(names, name)
+		members = append(members, member{key: literal(name), val: *addlSym, required: true})
+	}
+	kv := func(m member) []sym { return cat(m.key, ws, bytesOf(":"), ws, []sym{m.val}) }
+	comma := cat(ws, bytesOf(","), ws)
+	// after: members i.. when something was written already; first: when
+	// nothing was.
+	after, first := c.rule(nil), c.rule(nil)
+	if addlSym != nil {
+		extra := kv(member{key: []sym{c.excludedKey(names)}, val: *addlSym})
+		after = c.star(cat(comma, extra))
+		first = c.opt(cat(extra, []sym{after}))
+	}
+	for i := len(members) - 1; i >= 0; i-- {
+		m := members[i]
+		a := [][]sym{cat(comma, kv(m), []sym{after})}
+		f := [][]sym{cat(kv(m), []sym{after})}
+		if !m.required {
+			a = append(a, []sym{after})
+			f = append(f, []sym{first})
+		}
+		after, first = c.rule(a...), c.rule(f...)
+	}
+	return c.rule(cat(bytesOf("{"), ws, []sym{first}, ws, bytesOf("}"))), nil
+}
+
+func literal(s string) []sym {
+	var buf bytes.Buffer
+	encodeString(&buf, s)
+	return bytesOf(buf.String())
+}
+
+func escapePointer(s string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(s, "~", "~0"), "/", "~1")
+}
