@@ -25,8 +25,8 @@ import (
 // it (GracefulStop after Drain).
 func (s *Server) GRPCServer(opt ...grpc.ServerOption) *grpc.Server {
 	opt = append([]grpc.ServerOption{
-		grpc.ChainUnaryInterceptor(s.unaryMetrics),
-		grpc.ChainStreamInterceptor(s.streamMetrics),
+		grpc.ChainUnaryInterceptor(s.unaryMetrics, s.unaryAuth),
+		grpc.ChainStreamInterceptor(s.streamMetrics, s.streamAuth),
 	}, opt...)
 	gs := grpc.NewServer(opt...)
 	pb.RegisterSluiceServer(gs, &grpcService{s: s})

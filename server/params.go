@@ -164,7 +164,7 @@ func (s *Server) begin(r *http.Request, body any, p *commonParams) (*entry, engi
 	if err != nil {
 		return nil, engine.Request{}, 0, err
 	}
-	req.Client = httpClientKey(p.User, r.RemoteAddr)
+	req.Client = httpClientKey(p.User, keyClient(r.Context()), r.RemoteAddr)
 	return e, req, n, nil
 }
 

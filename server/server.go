@@ -61,6 +61,14 @@ type Options struct {
 	// Prompts of /v1/completions are the model's raw input and always
 	// parse special tokens.
 	ParseSpecialInContent bool
+
+	// APIKeys, when not empty, are the keys a client must send as
+	// "Authorization: Bearer KEY" (gRPC: the authorization metadata) on
+	// every API route; /health, /ready, /version and the gRPC health
+	// service never need one, /metrics only with MetricsAuth. Missing or
+	// wrong keys get 401 (gRPC Unauthenticated).
+	APIKeys     []string
+	MetricsAuth bool
 }
 
 // Server serves registered models over HTTP (Handler) and gRPC.
@@ -79,6 +87,8 @@ type Server struct {
 	// every running request's engine context is derived from it too.
 	abortCtx context.Context
 	abortAll context.CancelFunc
+
+	keys [][32]byte // SHA-256 digests of Options.APIKeys
 }
 
 // entry is one registered model.
@@ -127,6 +137,7 @@ func New(opts Options) *Server {
 		started: time.Now(),
 	}
 	s.abortCtx, s.abortAll = context.WithCancel(context.Background())
+	s.keys = keyDigests(opts.APIKeys)
 	return s
 }
 
@@ -269,9 +280,13 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	if strings.HasPrefix(label, "/v1/models/") {
 		label = "/v1/models/{model}"
 	}
+	r, authErr := s.authHTTP(r)
 	switch {
 	case !s.hostAllowed(r.Host):
 		writeError(rec, errHostNotAllowed(r.Host))
+	case ok && authErr != nil:
+		rec.Header().Set("WWW-Authenticate", `Bearer realm="sluice"`)
+		writeError(rec, authErr)
 	case !ok:
 		label = "other"
 		writeError(rec, notFound("", "no such endpoint: %s %s", r.Method, r.URL.Path))

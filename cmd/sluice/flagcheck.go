@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"strings"
 
 	"github.com/sluice-llm/sluice/engine"
@@ -103,6 +104,38 @@ func (o *serveOptions) validate() error {
 	}
 	if _, err := parseLogLevel(o.logLevel); err != nil {
 		return fmt.Errorf("--log-level: %v", err)
+	}
+	return o.loadKeys()
+}
+
+// loadKeys collects the API keys of --api-key and --api-key-file into
+// o.keys, refusing empty ones and a file that gives none.
+func (o *serveOptions) loadKeys() error {
+	o.keys = nil
+	for _, k := range o.apiKeys {
+		if strings.TrimSpace(k) == "" {
+			return errors.New("--api-key is empty")
+		}
+		o.keys = append(o.keys, strings.TrimSpace(k))
+	}
+	if o.apiKeyFile != "" {
+		data, err := os.ReadFile(o.apiKeyFile)
+		if err != nil {
+			return fmt.Errorf("--api-key-file: %v", err)
+		}
+		n := 0
+		for _, line := range strings.Split(string(data), "\n") {
+			if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+				o.keys = append(o.keys, line)
+				n++
+			}
+		}
+		if n == 0 {
+			return fmt.Errorf("--api-key-file %s holds no key (one per line)", o.apiKeyFile)
+		}
+	}
+	if o.metricsAuth && len(o.keys) == 0 {
+		return errors.New("--metrics-auth needs --api-key or --api-key-file")
 	}
 	return nil
 }

@@ -68,6 +68,10 @@ type serveOptions struct {
 	maxConnections   int
 	allowedHosts     string
 	exposePaths      bool
+	apiKeys          stringList // --api-key
+	apiKeyFile       string
+	metricsAuth      bool
+	keys             []string // apiKeys and apiKeyFile's keys, set by validate
 }
 
 // defaultMaxConnections is the default of --max-connections.
@@ -113,6 +117,9 @@ var serveEnv = []struct{ flag, env string }{
 	{"max-connections", "SLUICE_MAX_CONNECTIONS"},
 	{"allowed-hosts", "SLUICE_ALLOWED_HOSTS"},
 	{"expose-paths", "SLUICE_EXPOSE_PATHS"},
+	{"api-key", "SLUICE_API_KEY"},
+	{"api-key-file", "SLUICE_API_KEY_FILE"},
+	{"metrics-auth", "SLUICE_METRICS_AUTH"},
 }
 
 func serveFlags(fs *flag.FlagSet, o *serveOptions) {
@@ -148,6 +155,9 @@ func serveFlags(fs *flag.FlagSet, o *serveOptions) {
 	fs.IntVar(&o.maxConnections, "max-connections", defaultMaxConnections, "HTTP connections open at once; more wait until one closes (0: no limit)")
 	fs.StringVar(&o.allowedHosts, "allowed-hosts", "", "comma-separated `names` accepted in the Host header (others get 403), '*' for any (default: localhost, 127.0.0.1, ::1 and --host when it is a loopback address; any host otherwise)")
 	fs.BoolVar(&o.exposePaths, "expose-paths", false, "show models' absolute file paths in /v1/models and gRPC ListModels (default: file names only)")
+	fs.Var(&o.apiKeys, "api-key", "require `KEY` as \"Authorization: Bearer KEY\" on every API route (repeatable; prefer --api-key-file or $SLUICE_API_KEY: arguments show in ps)")
+	fs.StringVar(&o.apiKeyFile, "api-key-file", "", "`file` of accepted API keys, one per line (blank lines and # comments ignored)")
+	fs.BoolVar(&o.metricsAuth, "metrics-auth", false, "with API keys, require one on /metrics too (probes /health, /ready never need one)")
 }
 
 // applyEnv sets the flags that the command line does not set from their
@@ -327,7 +337,8 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 
 	maxBody, _ := engine.ParseBytes(o.maxBody)
 	srv := server.New(server.Options{Version: serveVersion, MaxBodyBytes: maxBody, Logger: log,
-		ReadTimeout: o.readTimeout, AllowedHosts: o.hosts(), ExposePaths: o.exposePaths, ParseSpecialInContent: o.parseSpecial})
+		ReadTimeout: o.readTimeout, AllowedHosts: o.hosts(), ExposePaths: o.exposePaths, ParseSpecialInContent: o.parseSpecial,
+		APIKeys: o.keys, MetricsAuth: o.metricsAuth})
 	defer srv.Close()
 	start := time.Now()
 	// One memory budget for every model: the group is planned, and

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// getWith sends a request with an optional bearer key and returns the
+// status and body.
+func getWith(t *testing.T, method, url, key, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestServeAuthFlags(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "keys")
+	os.WriteFile(file, []byte("# keys\nfile-key\n\n  other  \n"), 0o600)
+	empty := filepath.Join(dir, "empty")
+	os.WriteFile(empty, []byte("# none\n\n"), 0o600)
+	o, err := parseServe([]string{"-m", "m.gguf", "--api-key", "a", "--api-key", "b", "--api-key-file", file}, envOf(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(o.keys, ",") != "a,b,file-key,other" {
+		t.Errorf("keys %q", o.keys)
+	}
+	o, err = parseServe([]string{"-m", "m.gguf"}, envOf(map[string]string{"SLUICE_API_KEY": "env", "SLUICE_METRICS_AUTH": "1"}), io.Discard)
+	if err != nil || strings.Join(o.keys, ",") != "env" || !o.metricsAuth {
+		t.Errorf("from the environment: %+v %v", o, err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--api-key", " "}, "--api-key is empty"},
+		{[]string{"--api-key-file", empty}, "holds no key"},
+		{[]string{"--api-key-file", filepath.Join(dir, "missing")}, "--api-key-file"},
+		{[]string{"--metrics-auth"}, "--metrics-auth needs"},
+	} {
+		_, err := parseServe(append([]string{"-m", "m"}, tc.args...), envOf(nil), io.Discard)
+		if !errors.Is(err, errUsage) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v, want a usage error with %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+// TestServeAuth runs sluice serve with a key file: API routes answer 401
+// without the key and 200 with it; the probes need none.
+func TestServeAuth(t *testing.T) {
+	t.Setenv("SLUICE_HOME", t.TempDir())
+	file := filepath.Join(t.TempDir(), "keys")
+	os.WriteFile(file, []byte("s3cret\n"), 0o600)
+	sv := startServe(t, "--port", "0", "--threads", "1", "--kv-memory", "8MiB", "--offline", "--api-key-file", file)
+	body := `{"prompt":"Hello","max_tokens":2}`
+	if code, b := getWith(t, "POST", sv.base+"/v1/completions", "", body); code != 401 || !strings.Contains(b, `"type":"authentication_error"`) {
+		t.Errorf("no key: %d %s", code, b)
+	}
+	if code, b := getWith(t, "POST", sv.base+"/v1/completions", "wrong", body); code != 401 {
+		t.Errorf("wrong key: %d %s", code, b)
+	}
+	if code, b := getWith(t, "POST", sv.base+"/v1/completions", "s3cret", body); code != 200 {
+		t.Errorf("with the key: %d %s", code, b)
+	}
+	for _, p := range []string{"/health", "/ready", "/metrics"} {
+		if code, b := getWith(t, "GET", sv.base+p, "", ""); code != 200 {
+			t.Errorf("%s without a key: %d %s", p, code, b)
+		}
+	}
+	if strings.Contains(sv.stderr.String(), "s3cret") {
+		t.Errorf("the key is in the log:\n%s", sv.stderr.String())
+	}
+	sv.stop(t)
+}
