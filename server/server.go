@@ -69,6 +69,10 @@ type Options struct {
 	// wrong keys get 401 (gRPC Unauthenticated).
 	APIKeys     []string
 	MetricsAuth bool
+	// CORSOrigins are the browser origins ("https://app.example", or
+	// "*" for any) allowed to call the API from scripts; preflights
+	// from others get 403. Empty: no cross-origin access.
+	CORSOrigins []string
 }
 
 // Server serves registered models over HTTP (Handler) and gRPC.
@@ -281,9 +285,14 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		label = "/v1/models/{model}"
 	}
 	r, authErr := s.authHTTP(r)
+	s.setCORS(rec, r)
 	switch {
 	case !s.hostAllowed(r.Host):
 		writeError(rec, errHostNotAllowed(r.Host))
+	case ok && isPreflight(r):
+		if err := s.preflight(rec, r, rt.method); err != nil {
+			writeError(rec, err)
+		}
 	case ok && authErr != nil:
 		rec.Header().Set("WWW-Authenticate", `Bearer realm="sluice"`)
 		writeError(rec, authErr)

@@ -105,6 +105,11 @@ func (o *serveOptions) validate() error {
 	if _, err := parseLogLevel(o.logLevel); err != nil {
 		return fmt.Errorf("--log-level: %v", err)
 	}
+	for _, c := range o.origins() {
+		if c != "*" && !strings.HasPrefix(c, "http://") && !strings.HasPrefix(c, "https://") {
+			return fmt.Errorf("--cors-origin %q: want an origin such as https://app.example, or '*'", c)
+		}
+	}
 	return o.loadKeys()
 }
 

@@ -64,13 +64,14 @@ func TestServeAuthFlags(t *testing.T) {
 	}
 }
 
-// TestServeAuth runs sluice serve with a key file: API routes answer 401
-// without the key and 200 with it; the probes need none.
+// TestServeAuth runs sluice serve with a key file and a CORS origin: API
+// routes answer 401 without the key and 200 with it; the probes and the
+// browser's preflight need none.
 func TestServeAuth(t *testing.T) {
 	t.Setenv("SLUICE_HOME", t.TempDir())
 	file := filepath.Join(t.TempDir(), "keys")
 	os.WriteFile(file, []byte("s3cret\n"), 0o600)
-	sv := startServe(t, "--port", "0", "--threads", "1", "--kv-memory", "8MiB", "--offline", "--api-key-file", file)
+	sv := startServe(t, "--port", "0", "--threads", "1", "--kv-memory", "8MiB", "--offline", "--api-key-file", file, "--cors-origin", "https://app.example")
 	body := `{"prompt":"Hello","max_tokens":2}`
 	if code, b := getWith(t, "POST", sv.base+"/v1/completions", "", body); code != 401 || !strings.Contains(b, `"type":"authentication_error"`) {
 		t.Errorf("no key: %d %s", code, b)
@@ -86,8 +87,34 @@ func TestServeAuth(t *testing.T) {
 			t.Errorf("%s without a key: %d %s", p, code, b)
 		}
 	}
+	pre, _ := http.NewRequest(http.MethodOptions, sv.base+"/v1/chat/completions", nil)
+	pre.Header.Set("Origin", "https://app.example")
+	pre.Header.Set("Access-Control-Request-Method", "POST")
+	resp, err := http.DefaultClient.Do(pre)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent || resp.Header.Get("Access-Control-Allow-Origin") != "https://app.example" ||
+		!strings.Contains(resp.Header.Get("Access-Control-Allow-Headers"), "Authorization") {
+		t.Errorf("preflight: %d %v", resp.StatusCode, resp.Header)
+	}
 	if strings.Contains(sv.stderr.String(), "s3cret") {
 		t.Errorf("the key is in the log:\n%s", sv.stderr.String())
 	}
 	sv.stop(t)
+}
+
+func TestServeCORSFlag(t *testing.T) {
+	o, err := parseServe([]string{"-m", "m", "--cors-origin", "https://a.example", "--cors-origin", "http://b.example:3000"}, envOf(nil), io.Discard)
+	if err != nil || strings.Join(o.origins(), " ") != "https://a.example http://b.example:3000" {
+		t.Errorf("origins %q %v", o.origins(), err)
+	}
+	o, err = parseServe([]string{"-m", "m"}, envOf(map[string]string{"SLUICE_CORS_ORIGIN": "*, https://c.example"}), io.Discard)
+	if err != nil || strings.Join(o.origins(), " ") != "* https://c.example" {
+		t.Errorf("origins from the environment %q %v", o.origins(), err)
+	}
+	if _, err := parseServe([]string{"-m", "m", "--cors-origin", "app.example"}, envOf(nil), io.Discard); !errors.Is(err, errUsage) || !strings.Contains(err.Error(), "--cors-origin") {
+		t.Errorf("origin without a scheme: %v", err)
+	}
 }

@@ -72,6 +72,7 @@ type serveOptions struct {
 	apiKeyFile       string
 	metricsAuth      bool
 	keys             []string // apiKeys and apiKeyFile's keys, set by validate
+	corsOrigins      stringList
 }
 
 // defaultMaxConnections is the default of --max-connections.
@@ -120,6 +121,7 @@ var serveEnv = []struct{ flag, env string }{
 	{"api-key", "SLUICE_API_KEY"},
 	{"api-key-file", "SLUICE_API_KEY_FILE"},
 	{"metrics-auth", "SLUICE_METRICS_AUTH"},
+	{"cors-origin", "SLUICE_CORS_ORIGIN"},
 }
 
 func serveFlags(fs *flag.FlagSet, o *serveOptions) {
@@ -157,6 +159,7 @@ func serveFlags(fs *flag.FlagSet, o *serveOptions) {
 	fs.BoolVar(&o.exposePaths, "expose-paths", false, "show models' absolute file paths in /v1/models and gRPC ListModels (default: file names only)")
 	fs.Var(&o.apiKeys, "api-key", "require `KEY` as \"Authorization: Bearer KEY\" on every API route (repeatable; prefer --api-key-file or $SLUICE_API_KEY: arguments show in ps)")
 	fs.StringVar(&o.apiKeyFile, "api-key-file", "", "`file` of accepted API keys, one per line (blank lines and # comments ignored)")
+	fs.Var(&o.corsOrigins, "cors-origin", "browser `origin` (https://app.example) allowed to call the API, '*' for any (repeatable; $SLUICE_CORS_ORIGIN takes a comma-separated list); default: none")
 	fs.BoolVar(&o.metricsAuth, "metrics-auth", false, "with API keys, require one on /metrics too (probes /health, /ready never need one)")
 }
 
@@ -338,7 +341,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	maxBody, _ := engine.ParseBytes(o.maxBody)
 	srv := server.New(server.Options{Version: serveVersion, MaxBodyBytes: maxBody, Logger: log,
 		ReadTimeout: o.readTimeout, AllowedHosts: o.hosts(), ExposePaths: o.exposePaths, ParseSpecialInContent: o.parseSpecial,
-		APIKeys: o.keys, MetricsAuth: o.metricsAuth})
+		APIKeys: o.keys, MetricsAuth: o.metricsAuth, CORSOrigins: o.origins()})
 	defer srv.Close()
 	start := time.Now()
 	// One memory budget for every model: the group is planned, and
@@ -497,6 +500,19 @@ func (o *serveOptions) hosts() []string {
 		return []string{"*"}
 	}
 	return []string{"localhost", "127.0.0.1", "::1", o.host}
+}
+
+// origins is --cors-origin with comma-separated lists split.
+func (o *serveOptions) origins() []string {
+	var out []string
+	for _, v := range o.corsOrigins {
+		for _, x := range strings.Split(v, ",") {
+			if x = strings.TrimSpace(x); x != "" {
+				out = append(out, x)
+			}
+		}
+	}
+	return out
 }
 
 func isLoopback(host string) bool {
