@@ -2,9 +2,11 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/sluice-llm/sluice/engine"
 )
@@ -17,7 +19,16 @@ type job struct {
 	prompts [][]int32
 	n       int
 	req     engine.Request // template for every choice
+	// timeout bounds the whole job (queueing included), 0: none; the
+	// server's RequestTimeout and the request's own "timeout", the
+	// shorter. Choices it cuts end with finishTimeout.
+	timeout time.Duration
 }
+
+// finishTimeout is the finish reason of a choice cut by its job's
+// deadline: the engine aborted it (and freed its KV blocks) when the
+// deadline passed.
+const finishTimeout engine.FinishReason = "timeout"
 
 // choiceEvent is one event of one choice.
 type choiceEvent struct {
@@ -40,6 +51,12 @@ func (s *Server) run(ctx context.Context, j *job) (<-chan choiceEvent, error) {
 		return nil, err
 	}
 	sub, cancel := context.WithCancel(ctx) // the choices' engine context
+	if j.timeout > 0 {
+		sub, cancel = context.WithTimeout(ctx, j.timeout)
+	}
+	// expired reports whether the deadline (not the client, not the
+	// drain) ended sub; once set, a context's error never changes.
+	expired := func() bool { return errors.Is(sub.Err(), context.DeadlineExceeded) }
 	stopAbort := context.AfterFunc(s.abortCtx, cancel)
 	total := len(j.prompts) * j.n
 	streams := make([]Stream, 0, total)
@@ -71,7 +88,7 @@ func (s *Server) run(ctx context.Context, j *job) (<-chan choiceEvent, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			forward(ctx, st, i, out, j.e.hist)
+			forward(ctx, st, i, out, j.e.hist, expired)
 		}()
 	}
 	go func() {
@@ -85,8 +102,9 @@ func (s *Server) run(ctx context.Context, j *job) (<-chan choiceEvent, error) {
 }
 
 // forward sends st's events as choice i to out until the stream ends,
-// dropping them once ctx (the client's) is done.
-func forward(ctx context.Context, st Stream, i int, out chan<- choiceEvent, hist *modelHistograms) {
+// dropping them once ctx (the client's) is done. An abort caused by the
+// job's deadline (expired) becomes finishTimeout.
+func forward(ctx context.Context, st Stream, i int, out chan<- choiceEvent, hist *modelHistograms, expired func() bool) {
 	abandoned := false
 	for {
 		ev, ok := st.Next()
@@ -94,6 +112,9 @@ func forward(ctx context.Context, st Stream, i int, out chan<- choiceEvent, hist
 			return
 		}
 		if ev.Done {
+			if ev.Finish == engine.FinishAbort && expired() {
+				ev.Finish = finishTimeout
+			}
 			hist.observe(ev)
 		}
 		if !abandoned {
@@ -237,6 +258,9 @@ func (s *Server) collect(ctx context.Context, events <-chan choiceEvent, total i
 					}
 					if c.finish == engine.FinishAbort && s.aborting() {
 						return nil, errShutdown()
+					}
+					if c.finish == finishTimeout {
+						return nil, errTimeout()
 					}
 				}
 				return cs, nil

@@ -237,7 +237,7 @@ func (g *grpcService) prepare(r *pb.GenerateRequest) (*job, error) {
 	} else if err := checkRequestID(id); err != nil {
 		return nil, err
 	}
-	return &job{e: e, id: id, prompts: [][]int32{prompt}, n: n, req: req}, nil
+	return &job{e: e, id: id, prompts: [][]int32{prompt}, n: n, req: req, timeout: g.s.opts.RequestTimeout}, nil
 }
 
 func (g *grpcService) Generate(r *pb.GenerateRequest, stream grpc.ServerStreamingServer[pb.GenerateResponse]) error {

@@ -44,6 +44,7 @@ func (h *histogram) observe(v float64) {
 type modelHistograms struct {
 	mu              sync.Mutex
 	ttft, tpot, e2e *histogram
+	timeouts        uint64 // requests cut by their deadline
 }
 
 func newModelHistograms() *modelHistograms {
@@ -54,6 +55,9 @@ func (m *modelHistograms) observe(ev engine.Event) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	t := ev.Timing
+	if ev.Finish == finishTimeout {
+		m.timeouts++
+	}
 	if ev.Usage.CompletionTokens > 0 && t.FirstTok > 0 {
 		m.ttft.observe(t.FirstTok.Seconds())
 	}
@@ -268,6 +272,13 @@ func (s *Server) writeMetrics(w io.Writer) error {
 	p.header("sluice_request_errors_total", "counter", "Requests that ended with an engine error.")
 	for i, e := range es {
 		p.sample("sluice_request_errors_total", labels("model_name", e.name), float64(stats[i].Finished[engine.FinishError]))
+	}
+	p.header("sluice_request_timeouts_total", "counter", "Requests cut by their deadline (--request-timeout or the request's timeout field).")
+	for _, e := range es {
+		e.hist.mu.Lock()
+		n := e.hist.timeouts
+		e.hist.mu.Unlock()
+		p.sample("sluice_request_timeouts_total", labels("model_name", e.name), float64(n))
 	}
 	gauge("sluice_engine_healthy", "1 if the engine is healthy.", func(st engine.Stats) float64 { return b2f(st.Healthy) })
 	gauge("sluice_engine_draining", "1 if the engine is draining.", func(st engine.Stats) float64 { return b2f(st.Draining) })

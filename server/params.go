@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/sluice-llm/sluice/engine"
 )
@@ -44,6 +45,13 @@ type commonParams struct {
 	Speculative         *bool              `json:"speculative"` // false opts out of speculative decoding
 	LogitBias           map[string]float64 `json:"logit_bias"`
 	Priority            int                `json:"priority"`
+	// Timeout is the request's own deadline in seconds, queueing
+	// included (an extension, as in several OpenAI-compatible servers).
+	Timeout *float64 `json:"timeout"`
+
+	// limit is the job's deadline: Timeout and the server's
+	// RequestTimeout, the shorter (0: none); set by begin.
+	limit time.Duration
 }
 
 type streamOptions struct {
@@ -165,6 +173,9 @@ func (s *Server) begin(r *http.Request, body any, p *commonParams) (*entry, engi
 		return nil, engine.Request{}, 0, err
 	}
 	req.Client = httpClientKey(p.User, keyClient(r.Context()), r.RemoteAddr)
+	if p.limit, err = p.deadline(s.opts.RequestTimeout); err != nil {
+		return nil, engine.Request{}, 0, err
+	}
 	return e, req, n, nil
 }
 
@@ -268,6 +279,26 @@ func (p *commonParams) request(vocab int) (engine.Request, int, error) {
 	req.NoSpeculation = p.Speculative != nil && !*p.Speculative
 	req.Priority = p.Priority
 	return req, n, nil
+}
+
+// maxTimeout bounds the "timeout" field.
+const maxTimeout = 7 * 24 * time.Hour
+
+// deadline is the job's time limit: the "timeout" field (seconds, > 0)
+// and server (0: none), the shorter; 0 when neither is set.
+func (p *commonParams) deadline(server time.Duration) (time.Duration, error) {
+	if p.Timeout == nil {
+		return server, nil
+	}
+	v := *p.Timeout
+	if math.IsNaN(v) || v <= 0 || v > maxTimeout.Seconds() {
+		return 0, badRequest("timeout", "timeout must be a number of seconds in (0, %g], got %g", maxTimeout.Seconds(), v)
+	}
+	d := time.Duration(v * float64(time.Second))
+	if server > 0 && server < d {
+		d = server
+	}
+	return max(d, time.Millisecond), nil
 }
 
 // checkLength refuses prompts that do not fit the context with room for

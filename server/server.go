@@ -73,6 +73,12 @@ type Options struct {
 	// "*" for any) allowed to call the API from scripts; preflights
 	// from others get 403. Empty: no cross-origin access.
 	CORSOrigins []string
+	// RequestTimeout bounds every generation request, queueing
+	// included; 0: no limit. A request's "timeout" field can only
+	// shorten it. A request past its deadline is aborted in the engine
+	// (its KV blocks freed at once) and ends with finish_reason
+	// "timeout" (streams, gRPC) or a 504 error body.
+	RequestTimeout time.Duration
 }
 
 // Server serves registered models over HTTP (Handler) and gRPC.

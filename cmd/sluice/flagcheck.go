@@ -105,6 +105,9 @@ func (o *serveOptions) validate() error {
 	if _, err := parseLogLevel(o.logLevel); err != nil {
 		return fmt.Errorf("--log-level: %v", err)
 	}
+	if o.requestTimeout < 0 {
+		return fmt.Errorf("--request-timeout %v: must not be negative (0: no limit)", o.requestTimeout)
+	}
 	for _, c := range o.origins() {
 		if c != "*" && !strings.HasPrefix(c, "http://") && !strings.HasPrefix(c, "https://") {
 			return fmt.Errorf("--cors-origin %q: want an origin such as https://app.example, or '*'", c)

@@ -2,12 +2,14 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // getWith sends a request with an optional bearer key and returns the
@@ -117,4 +119,51 @@ func TestServeCORSFlag(t *testing.T) {
 	if _, err := parseServe([]string{"-m", "m", "--cors-origin", "app.example"}, envOf(nil), io.Discard); !errors.Is(err, errUsage) || !strings.Contains(err.Error(), "--cors-origin") {
 		t.Errorf("origin without a scheme: %v", err)
 	}
+}
+
+// metricValue returns the value of the first sample of name in the
+// /metrics text, -1 when absent.
+func metricValue(t *testing.T, base, name string) float64 {
+	t.Helper()
+	_, body := getWith(t, "GET", base+"/metrics", "", "")
+	for _, line := range strings.Split(body, "\n") {
+		if strings.HasPrefix(line, name+"{") || strings.HasPrefix(line, name+" ") {
+			var v float64
+			if _, err := fmt.Sscan(line[strings.LastIndexByte(line, ' ')+1:], &v); err == nil {
+				return v
+			}
+		}
+	}
+	return -1
+}
+
+// TestServeRequestTimeout: a long stream past its "timeout" ends with
+// finish_reason "timeout" and [DONE]; the engine frees its KV blocks at
+// once (running requests and KV usage back to 0) and the timeout is
+// counted; --request-timeout applies to requests that set none.
+func TestServeRequestTimeout(t *testing.T) {
+	t.Setenv("SLUICE_HOME", t.TempDir())
+	sv := startServe(t, "--port", "0", "--threads", "1", "--kv-memory", "64MiB", "--offline", "--request-timeout", "100ms")
+	body := `{"prompt":"Hello","max_tokens":2000,"ignore_eos":true,"stream":true,"timeout":0.05}`
+	code, out := getWith(t, "POST", sv.base+"/v1/completions", "", body)
+	events := strings.Split(strings.TrimSuffix(out, "\n\n"), "\n\n")
+	if code != 200 || len(events) < 2 || events[len(events)-1] != "data: [DONE]" || !strings.Contains(events[len(events)-2], `"finish_reason":"timeout"`) {
+		t.Fatalf("stream past its timeout: %d, ends with %q", code, events[max(0, len(events)-2):])
+	}
+	code, out = getWith(t, "POST", sv.base+"/v1/completions", "", `{"prompt":"Hello","max_tokens":2000,"ignore_eos":true}`)
+	if code != http.StatusGatewayTimeout || !strings.Contains(out, `"type":"timeout_error"`) {
+		t.Errorf("non-streaming request past --request-timeout: %d %s", code, out)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for metricValue(t, sv.base, "vllm:num_requests_running") != 0 || metricValue(t, sv.base, "vllm:kv_cache_usage_perc") != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("KV blocks not freed: running %v, usage %v", metricValue(t, sv.base, "vllm:num_requests_running"),
+				metricValue(t, sv.base, "vllm:kv_cache_usage_perc"))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := metricValue(t, sv.base, "sluice_request_timeouts_total"); n != 2 {
+		t.Errorf("sluice_request_timeouts_total %v, want 2", n)
+	}
+	sv.stop(t)
 }

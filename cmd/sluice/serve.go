@@ -73,6 +73,7 @@ type serveOptions struct {
 	metricsAuth      bool
 	keys             []string // apiKeys and apiKeyFile's keys, set by validate
 	corsOrigins      stringList
+	requestTimeout   time.Duration
 }
 
 // defaultMaxConnections is the default of --max-connections.
@@ -122,6 +123,7 @@ var serveEnv = []struct{ flag, env string }{
 	{"api-key-file", "SLUICE_API_KEY_FILE"},
 	{"metrics-auth", "SLUICE_METRICS_AUTH"},
 	{"cors-origin", "SLUICE_CORS_ORIGIN"},
+	{"request-timeout", "SLUICE_REQUEST_TIMEOUT"},
 }
 
 func serveFlags(fs *flag.FlagSet, o *serveOptions) {
@@ -160,6 +162,7 @@ func serveFlags(fs *flag.FlagSet, o *serveOptions) {
 	fs.Var(&o.apiKeys, "api-key", "require `KEY` as \"Authorization: Bearer KEY\" on every API route (repeatable; prefer --api-key-file or $SLUICE_API_KEY: arguments show in ps)")
 	fs.StringVar(&o.apiKeyFile, "api-key-file", "", "`file` of accepted API keys, one per line (blank lines and # comments ignored)")
 	fs.Var(&o.corsOrigins, "cors-origin", "browser `origin` (https://app.example) allowed to call the API, '*' for any (repeatable; $SLUICE_CORS_ORIGIN takes a comma-separated list); default: none")
+	fs.DurationVar(&o.requestTimeout, "request-timeout", 0, "longest a generation request may take, queueing included; then it ends with finish_reason timeout (a 504 without streaming) and its KV blocks are freed (0: no limit; a request's \"timeout\" field can only shorten it)")
 	fs.BoolVar(&o.metricsAuth, "metrics-auth", false, "with API keys, require one on /metrics too (probes /health, /ready never need one)")
 }
 
@@ -341,7 +344,8 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	maxBody, _ := engine.ParseBytes(o.maxBody)
 	srv := server.New(server.Options{Version: serveVersion, MaxBodyBytes: maxBody, Logger: log,
 		ReadTimeout: o.readTimeout, AllowedHosts: o.hosts(), ExposePaths: o.exposePaths, ParseSpecialInContent: o.parseSpecial,
-		APIKeys: o.keys, MetricsAuth: o.metricsAuth, CORSOrigins: o.origins()})
+		APIKeys: o.keys, MetricsAuth: o.metricsAuth, CORSOrigins: o.origins(),
+		RequestTimeout: o.requestTimeout})
 	defer srv.Close()
 	start := time.Now()
 	// One memory budget for every model: the group is planned, and
