@@ -88,7 +88,7 @@ func (s *Server) run(ctx context.Context, j *job) (<-chan choiceEvent, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			forward(ctx, st, i, out, j.e.hist, expired)
+			forward(ctx, st, i, out, j.e, expired)
 		}()
 	}
 	go func() {
@@ -104,7 +104,7 @@ func (s *Server) run(ctx context.Context, j *job) (<-chan choiceEvent, error) {
 // forward sends st's events as choice i to out until the stream ends,
 // dropping them once ctx (the client's) is done. An abort caused by the
 // job's deadline (expired) becomes finishTimeout.
-func forward(ctx context.Context, st Stream, i int, out chan<- choiceEvent, hist *modelHistograms, expired func() bool) {
+func forward(ctx context.Context, st Stream, i int, out chan<- choiceEvent, e *entry, expired func() bool) {
 	abandoned := false
 	for {
 		ev, ok := st.Next()
@@ -115,7 +115,8 @@ func forward(ctx context.Context, st Stream, i int, out chan<- choiceEvent, hist
 			if ev.Finish == engine.FinishAbort && expired() {
 				ev.Finish = finishTimeout
 			}
-			hist.observe(ev)
+			e.hist.observe(ev)
+			e.watch.finished(ev, time.Now())
 		}
 		if !abandoned {
 			select {

@@ -755,17 +755,20 @@ func TestHealth(t *testing.T) {
 	m.mu.Lock()
 	m.stats.Healthy = false
 	m.mu.Unlock()
-	if r := do(t, "GET", ts.URL+"/health", ""); r.status != 503 || !bytes.Contains(r.body, []byte(`"tiny":"unhealthy"`)) {
+	if r := do(t, "GET", ts.URL+"/health", ""); r.status != 503 || !bytes.Contains(r.body, []byte(`"status":"unhealthy"`)) {
 		t.Errorf("/health of an unhealthy engine: %d %s", r.status, r.body)
 	}
 	m.mu.Lock()
 	m.stats.Healthy = true
 	m.mu.Unlock()
 	s.StartDrain()
-	for _, p := range []string{"/health", "/ready"} {
-		if r := do(t, "GET", ts.URL+p, ""); r.status != 503 {
-			t.Errorf("%s while draining: %d %s", p, r.status, r.body)
-		}
+	// Liveness stays up while draining (a probe must not kill a pod
+	// finishing its requests); readiness goes down.
+	if r := do(t, "GET", ts.URL+"/health", ""); r.status != 200 || !bytes.Contains(r.body, []byte(`"status":"draining"`)) {
+		t.Errorf("/health while draining: %d %s", r.status, r.body)
+	}
+	if r := do(t, "GET", ts.URL+"/ready", ""); r.status != 503 {
+		t.Errorf("/ready while draining: %d %s", r.status, r.body)
 	}
 }
 

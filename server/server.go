@@ -79,6 +79,16 @@ type Options struct {
 	// (its KV blocks freed at once) and ends with finish_reason
 	// "timeout" (streams, gRPC) or a 504 error body.
 	RequestTimeout time.Duration
+	// StallTimeout: a model whose step loop has work (running or
+	// waiting requests) but completed no step for this long is stalled,
+	// and /health fails (so a liveness probe restarts the process).
+	// 0: no stall detection.
+	StallTimeout time.Duration
+	// ReadyMaxTTFT and ReadyMaxQueue make /ready fail while a model's
+	// recent p99 time to first token, or its waiting requests, exceed
+	// them (so a load balancer sends new work elsewhere); 0: no limit.
+	ReadyMaxTTFT  time.Duration
+	ReadyMaxQueue int
 }
 
 // Server serves registered models over HTTP (Handler) and gRPC.
@@ -113,6 +123,7 @@ type entry struct {
 	eos   string
 	hist  *modelHistograms
 	added time.Time
+	watch *watch // recent latencies and step progress, for /health and /ready
 
 	// parseSpecialInContent is Options.ParseSpecialInContent.
 	parseSpecialInContent bool
@@ -161,7 +172,7 @@ func (s *Server) AddModel(name string, m Model) error {
 	if name == "" {
 		return errors.New("server: model has no name")
 	}
-	e := &entry{name: name, m: m, info: info, tok: m.Tokenizer(), hist: newModelHistograms(), added: time.Now(),
+	e := &entry{name: name, m: m, info: info, tok: m.Tokenizer(), hist: newModelHistograms(), added: time.Now(), watch: newWatch(time.Now()),
 		parseSpecialInContent: s.opts.ParseSpecialInContent}
 	if e.info.LoadedAt.IsZero() {
 		e.info.LoadedAt = e.added
@@ -219,7 +230,7 @@ func (s *Server) entries() []*entry {
 }
 
 // StartDrain makes the server refuse new generation requests with 503
-// (health turns 503 too) while running ones continue.
+// (/ready turns 503 too, /health stays 200) while running ones continue.
 func (s *Server) StartDrain() {
 	if s.draining.Swap(true) {
 		return
@@ -428,54 +439,6 @@ func (s *Server) handleModel(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	writeJSON(w, http.StatusOK, e.card(s.shownPath(e.info.Path)))
-	return nil
-}
-
-// healthy reports whether every model is healthy and the server is not
-// draining, with a reason when not.
-func (s *Server) healthy() (bool, map[string]string) {
-	status := map[string]string{}
-	ok := !s.Draining()
-	es := s.entries()
-	if len(es) == 0 {
-		ok = false
-	}
-	for _, e := range es {
-		st := e.m.Stats()
-		switch {
-		case st.Draining:
-			status[e.name] = "draining"
-			ok = false
-		case !st.Healthy:
-			status[e.name] = "unhealthy"
-			ok = false
-		default:
-			status[e.name] = "ok"
-		}
-	}
-	return ok, status
-}
-
-func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) error {
-	ok, models := s.healthy()
-	code, st := http.StatusOK, "ok"
-	if !ok {
-		code, st = http.StatusServiceUnavailable, "unavailable"
-		if s.Draining() {
-			st = "draining"
-		}
-	}
-	writeJSON(w, code, map[string]any{"status": st, "models": models})
-	return nil
-}
-
-func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) error {
-	ok, _ := s.healthy()
-	if !ok {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false})
-		return nil
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"ready": true})
 	return nil
 }
 

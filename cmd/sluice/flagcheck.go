@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/sluice-llm/sluice/engine"
 	"github.com/sluice-llm/sluice/kernels/cpu"
@@ -105,8 +106,16 @@ func (o *serveOptions) validate() error {
 	if _, err := parseLogLevel(o.logLevel); err != nil {
 		return fmt.Errorf("--log-level: %v", err)
 	}
-	if o.requestTimeout < 0 {
-		return fmt.Errorf("--request-timeout %v: must not be negative (0: no limit)", o.requestTimeout)
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"request-timeout", o.requestTimeout}, {"stall-timeout", o.stallTimeout}, {"ready-max-ttft", o.readyMaxTTFT}} {
+		if d.v < 0 {
+			return fmt.Errorf("--%s %v: must not be negative (0: off)", d.name, d.v)
+		}
+	}
+	if err := intFlag("ready-max-queue", o.readyMaxQueue, 0, maxFlagQueue); err != nil {
+		return err
 	}
 	for _, c := range o.origins() {
 		if c != "*" && !strings.HasPrefix(c, "http://") && !strings.HasPrefix(c, "https://") {

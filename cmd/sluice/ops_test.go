@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -166,4 +167,68 @@ func TestServeRequestTimeout(t *testing.T) {
 		t.Errorf("sluice_request_timeouts_total %v, want 2", n)
 	}
 	sv.stop(t)
+}
+
+func TestServeProbeFlags(t *testing.T) {
+	o, err := parseServe([]string{"-m", "m"}, envOf(map[string]string{"SLUICE_STALL_TIMEOUT": "1m", "SLUICE_READY_MAX_TTFT": "2s", "SLUICE_READY_MAX_QUEUE": "50"}), io.Discard)
+	if err != nil || o.stallTimeout != time.Minute || o.readyMaxTTFT != 2*time.Second || o.readyMaxQueue != 50 {
+		t.Errorf("from the environment: %+v %v", o, err)
+	}
+	if o, _ := parseServe([]string{"-m", "m"}, envOf(nil), io.Discard); o.stallTimeout != defaultStallTimeout || o.readyMaxTTFT != 0 || o.readyMaxQueue != 0 {
+		t.Errorf("defaults %+v", o)
+	}
+	for _, args := range [][]string{{"--stall-timeout", "-1s"}, {"--ready-max-ttft", "-1s"}, {"--ready-max-queue", "-1"}, {"--request-timeout", "-1s"}} {
+		if _, err := parseServe(append([]string{"-m", "m"}, args...), envOf(nil), io.Discard); !errors.Is(err, errUsage) || !strings.Contains(err.Error(), args[0]) {
+			t.Errorf("%q: %v", args, err)
+		}
+	}
+}
+
+// TestServeProbesWhileDraining: during the drain after SIGTERM, /health
+// stays 200 (liveness must not kill a pod finishing its requests) and
+// /ready is 503; the running stream still finishes.
+func TestServeProbesWhileDraining(t *testing.T) {
+	t.Setenv("SLUICE_HOME", t.TempDir())
+	sv := startServe(t, "--port", "0", "--threads", "1", "--kv-memory", "64MiB", "--offline", "--shutdown-timeout", "1m")
+	resp, err := http.Post(sv.base+"/v1/completions", "application/json",
+		strings.NewReader(`{"prompt":"Hello","max_tokens":300,"ignore_eos":true,"stream":true}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	br := bufio.NewReader(resp.Body)
+	if line, _ := br.ReadString('\n'); !strings.HasPrefix(line, "data: ") {
+		t.Fatalf("first line %q", line)
+	}
+	if code, b := getWith(t, "GET", sv.base+"/ready", "", ""); code != 200 {
+		t.Fatalf("/ready before the drain: %d %s", code, b)
+	}
+	sv.cancel() // as SIGTERM
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		code, b := getWith(t, "GET", sv.base+"/ready", "", "")
+		if code == http.StatusServiceUnavailable {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/ready while draining: %d %s", code, b)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if code, b := getWith(t, "GET", sv.base+"/health", "", ""); code != 200 || !strings.Contains(b, `"status":"draining"`) {
+		t.Errorf("/health while draining: %d %s", code, b)
+	}
+	rest, err := io.ReadAll(br)
+	if err != nil || !strings.HasSuffix(string(rest), "data: [DONE]\n\n") || !strings.Contains(string(rest), `"finish_reason":"length"`) {
+		t.Errorf("the running stream did not finish: %v %q", err, rest[max(0, len(rest)-200):])
+	}
+	select {
+	case err := <-sv.done:
+		sv.done <- err
+		if err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop")
+	}
 }

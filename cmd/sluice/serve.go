@@ -74,10 +74,17 @@ type serveOptions struct {
 	keys             []string // apiKeys and apiKeyFile's keys, set by validate
 	corsOrigins      stringList
 	requestTimeout   time.Duration
+	stallTimeout     time.Duration
+	readyMaxTTFT     time.Duration
+	readyMaxQueue    int
 }
 
 // defaultMaxConnections is the default of --max-connections.
 const defaultMaxConnections = 1024
+
+// defaultStallTimeout is the default of --stall-timeout: far longer than
+// any healthy step, even a long prefill on a slow CPU.
+const defaultStallTimeout = 5 * time.Minute
 
 // shutdownGrace is how long the HTTP and gRPC servers wait, once the
 // drain has ended, for the last bytes of each reply to reach the clients.
@@ -124,6 +131,9 @@ var serveEnv = []struct{ flag, env string }{
 	{"metrics-auth", "SLUICE_METRICS_AUTH"},
 	{"cors-origin", "SLUICE_CORS_ORIGIN"},
 	{"request-timeout", "SLUICE_REQUEST_TIMEOUT"},
+	{"stall-timeout", "SLUICE_STALL_TIMEOUT"},
+	{"ready-max-ttft", "SLUICE_READY_MAX_TTFT"},
+	{"ready-max-queue", "SLUICE_READY_MAX_QUEUE"},
 }
 
 func serveFlags(fs *flag.FlagSet, o *serveOptions) {
@@ -163,6 +173,9 @@ func serveFlags(fs *flag.FlagSet, o *serveOptions) {
 	fs.StringVar(&o.apiKeyFile, "api-key-file", "", "`file` of accepted API keys, one per line (blank lines and # comments ignored)")
 	fs.Var(&o.corsOrigins, "cors-origin", "browser `origin` (https://app.example) allowed to call the API, '*' for any (repeatable; $SLUICE_CORS_ORIGIN takes a comma-separated list); default: none")
 	fs.DurationVar(&o.requestTimeout, "request-timeout", 0, "longest a generation request may take, queueing included; then it ends with finish_reason timeout (a 504 without streaming) and its KV blocks are freed (0: no limit; a request's \"timeout\" field can only shorten it)")
+	fs.DurationVar(&o.stallTimeout, "stall-timeout", defaultStallTimeout, "/health fails when a model's step loop has work but completed no step for this long (0: never)")
+	fs.DurationVar(&o.readyMaxTTFT, "ready-max-ttft", 0, "/ready fails while a model's p99 time to first token over the last minute is above this (0: no limit)")
+	fs.IntVar(&o.readyMaxQueue, "ready-max-queue", 0, "/ready fails while more requests than this wait for a model (0: no limit)")
 	fs.BoolVar(&o.metricsAuth, "metrics-auth", false, "with API keys, require one on /metrics too (probes /health, /ready never need one)")
 }
 
@@ -345,7 +358,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	srv := server.New(server.Options{Version: serveVersion, MaxBodyBytes: maxBody, Logger: log,
 		ReadTimeout: o.readTimeout, AllowedHosts: o.hosts(), ExposePaths: o.exposePaths, ParseSpecialInContent: o.parseSpecial,
 		APIKeys: o.keys, MetricsAuth: o.metricsAuth, CORSOrigins: o.origins(),
-		RequestTimeout: o.requestTimeout})
+		RequestTimeout: o.requestTimeout, StallTimeout: o.stallTimeout, ReadyMaxTTFT: o.readyMaxTTFT, ReadyMaxQueue: o.readyMaxQueue})
 	defer srv.Close()
 	start := time.Now()
 	// One memory budget for every model: the group is planned, and
