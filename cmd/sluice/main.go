@@ -31,6 +31,10 @@ func register(c *command) {
 	commands[c.name] = c
 }
 
+// errInterrupted marks a command stopped by SIGINT or SIGTERM: exit
+// status 130, as a shell reports a process ended by Ctrl-C.
+var errInterrupted = errors.New("interrupted")
+
 // errUsage marks an error caused by bad command-line usage (exit status 2).
 var errUsage = errors.New("usage")
 
@@ -79,6 +83,9 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "sluice %s: %s\n", c.name, msg)
 		if errors.Is(err, errUsage) {
 			return 2
+		}
+		if errors.Is(err, errInterrupted) {
+			return 130
 		}
 		return 1
 	}

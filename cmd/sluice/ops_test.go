@@ -2,6 +2,8 @@ package main
 
 import (
 	"bufio"
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -230,5 +232,90 @@ func TestServeProbesWhileDraining(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("serve did not stop")
+	}
+}
+
+// TestServeSecondSignal: a second SIGTERM during the drain ends it at
+// once; the requests still running are cut and their clients get an
+// answer (a 503 error body, a stream's abort chunk and [DONE]), and the
+// command fails naming the second signal.
+func TestServeSecondSignal(t *testing.T) {
+	t.Setenv("SLUICE_HOME", t.TempDir())
+	sv := startServe(t, "--port", "0", "--threads", "1", "--kv-memory", "64MiB", "--offline", "--shutdown-timeout", "10m")
+	type result struct {
+		code int
+		body string
+	}
+	plain := make(chan result, 1)
+	go func() {
+		resp, err := http.Post(sv.base+"/v1/completions", "application/json",
+			strings.NewReader(`{"prompt":"Hi","max_tokens":2000,"ignore_eos":true}`))
+		if err != nil {
+			plain <- result{0, err.Error()}
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		plain <- result{resp.StatusCode, string(b)}
+	}()
+	resp, err := http.Post(sv.base+"/v1/completions", "application/json",
+		strings.NewReader(`{"prompt":"Hello","max_tokens":2000,"ignore_eos":true,"stream":true}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	br := bufio.NewReader(resp.Body)
+	if line, _ := br.ReadString('\n'); !strings.HasPrefix(line, "data: ") {
+		t.Fatalf("first line %q", line)
+	}
+	for metricValue(t, sv.base, "vllm:num_requests_running") < 2 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	sv.cancel() // first SIGTERM: drain
+	for {
+		if code, _ := getWith(t, "GET", sv.base+"/ready", "", ""); code == http.StatusServiceUnavailable {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	sv.cancel() // second SIGTERM: end the drain now
+	rest, err := io.ReadAll(br)
+	if err != nil || !strings.HasSuffix(string(rest), "data: [DONE]\n\n") || !strings.Contains(string(rest), `"finish_reason":"abort"`) {
+		t.Errorf("the stream's ending: %v %q", err, rest[max(0, len(rest)-300):])
+	}
+	select {
+	case r := <-plain:
+		if r.code != http.StatusServiceUnavailable || !strings.Contains(r.body, `"code":"shutdown"`) {
+			t.Errorf("the non-streaming request got %d %s", r.code, r.body)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the non-streaming request got no answer")
+	}
+	select {
+	case err := <-sv.done:
+		sv.done <- err
+		if err == nil || !strings.Contains(err.Error(), "2 requests were cut: a second signal ended the drain") {
+			t.Errorf("serve returned %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop after the second signal")
+	}
+}
+
+// TestRunInterrupted: Ctrl-C stops `sluice run`'s generation and the
+// command exits with status 130.
+func TestRunInterrupted(t *testing.T) {
+	t.Setenv("SLUICE_HOME", t.TempDir())
+	old := runSignals
+	t.Cleanup(func() { runSignals = old })
+	runSignals = func() (context.Context, context.CancelFunc) {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel() // as if Ctrl-C came at once
+		return ctx, cancel
+	}
+	var out, errb bytes.Buffer
+	code := runMain([]string{"run", "-m", "dummy:tiny-llama:Q8_0", "--offline", "-n", "500", "-t", "1", "-p", "Hello"}, &out, &errb)
+	if code != 130 || !strings.Contains(errb.String(), "interrupted") {
+		t.Errorf("exit %d, want 130; stderr %q", code, errb.String())
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -284,9 +285,13 @@ func (o *serveOptions) engineConfig(name string, files ...string) engine.Config 
 	return cfg
 }
 
-// serveSignals returns the context that ends serving (tests replace it).
-var serveSignals = func() (context.Context, context.CancelFunc) {
-	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+// serveSignals returns a channel that receives every SIGINT and SIGTERM,
+// and a function that stops the delivery (tests replace it). The first
+// signal starts the drain, a second one ends it at once.
+var serveSignals = func() (<-chan os.Signal, func()) {
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	return ch, func() { signal.Stop(ch) }
 }
 
 // serveVersion is reported by /version.
@@ -385,8 +390,8 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
-	ctx, stop := serveSignals()
-	defer stop()
+	sigs, stopSignals := serveSignals()
+	defer stopSignals()
 
 	ln, err := net.Listen("tcp", net.JoinHostPort(o.host, strconv.Itoa(o.port)))
 	if err != nil {
@@ -432,24 +437,37 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 			grpcStop(false)
 		}
 		return err
-	case <-ctx.Done():
+	case sig := <-sigs:
+		log.Info("signal received: draining; a second signal ends the drain at once", "signal", sig.String())
 	}
-	stop() // a second signal kills the process
-	return shutdown(srv, hs, grpcStop, o.shutdownTimeout, log)
+	return shutdown(srv, hs, grpcStop, o.shutdownTimeout, sigs, log)
 }
 
-// shutdown drains srv within timeout (requests still running then are
-// aborted and their clients get an ending), then stops the HTTP and gRPC
-// servers with a short grace for the last writes, and closes the models.
-// It returns an error, so the command exits non-zero, when requests were
-// cut.
-func shutdown(srv *server.Server, hs *http.Server, grpcStop func(graceful bool), timeout time.Duration, log *slog.Logger) error {
+// shutdown drains srv within timeout, or until a second signal arrives on
+// sigs (requests still running then are aborted and their clients get an
+// ending), then stops the HTTP and gRPC servers with a short grace for the
+// last writes, and closes the models. It returns an error, so the command
+// exits non-zero, when requests were cut.
+func shutdown(srv *server.Server, hs *http.Server, grpcStop func(graceful bool), timeout time.Duration, sigs <-chan os.Signal, log *slog.Logger) error {
 	log.Info("shutting down: refusing new requests, waiting for running ones", "timeout", timeout)
 	dctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
+	why := fmt.Sprintf("the shutdown timeout of %v passed", timeout)
+	var second atomic.Bool
+	go func() {
+		select {
+		case <-sigs:
+			second.Store(true)
+			cancel()
+		case <-dctx.Done():
+		}
+	}()
 	var cut *server.DrainError
 	if err := srv.Drain(dctx); errors.As(err, &cut) {
-		log.Warn("shutdown timeout passed: aborted the requests still running", "cut", cut.Cut, "timeout", timeout)
+		if second.Load() {
+			why = "a second signal ended the drain"
+		}
+		log.Warn("aborted the requests still running", "cut", cut.Cut, "why", why)
 	} else if err != nil {
 		log.Warn("drain incomplete", "err", err)
 	}
@@ -471,7 +489,7 @@ func shutdown(srv *server.Server, hs *http.Server, grpcStop func(graceful bool),
 		return err
 	}
 	if cut != nil {
-		return fmt.Errorf("%d requests were cut when the shutdown timeout of %v passed", cut.Cut, timeout)
+		return fmt.Errorf("%d requests were cut: %s", cut.Cut, why)
 	}
 	log.Info("stopped")
 	return nil
