@@ -196,6 +196,9 @@ func (g *grpcService) prepare(r *pb.GenerateRequest) (*job, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := s.applyPriority(p, &req); err != nil {
+		return nil, err
+	}
 	if sp := r.GetSampling(); sp != nil {
 		if sp.TopLogprobs < 0 || sp.TopLogprobs > maxTopLogprobs {
 			return nil, badRequest("top_logprobs", "top_logprobs must be in [0, %d], got %d", maxTopLogprobs, sp.TopLogprobs)

@@ -159,7 +159,7 @@ func TestCompletions(t *testing.T) {
 
 func TestCompletionsSamplingParams(t *testing.T) {
 	m := newFake("tiny")
-	_, ts := newTestServer(t, Options{}, m)
+	_, ts := newTestServer(t, Options{AllowClientPriority: true}, m)
 	r := post(t, ts.URL+"/v1/completions", `{"prompt":"x","max_tokens":3,"temperature":0.7,"top_p":0.9,"top_k":40,"min_p":0.05,
 		"seed":42,"presence_penalty":0.5,"frequency_penalty":-0.5,"repetition_penalty":1.1,"stop":["zz","yy"],"user":"u1",
 		"ignore_eos":true,"logit_bias":{"5":-100},"stop_token_ids":[7],"priority":3}`)
@@ -171,7 +171,7 @@ func TestCompletionsSamplingParams(t *testing.T) {
 	if sp.Temperature != 0.7 || sp.TopP != 0.9 || sp.TopK != 40 || sp.MinP != 0.05 || !sp.HasSeed || sp.Seed != 42 ||
 		sp.PresencePenalty != 0.5 || sp.FrequencyPenalty != -0.5 || sp.RepetitionPenalty != 1.1 ||
 		!reflect.DeepEqual(sp.Stop, []string{"zz", "yy"}) || !got.IgnoreEOS || sp.LogitBias[5] != -100 ||
-		!reflect.DeepEqual(sp.StopTokens, []int32{7}) || got.Priority != 3 || got.NoSpeculation {
+		!reflect.DeepEqual(sp.StopTokens, []int32{7}) || got.Priority != -3 || got.NoSpeculation {
 		t.Errorf("engine request %+v", got)
 	}
 	// max_completion_tokens wins over max_tokens; a single stop string;

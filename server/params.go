@@ -173,6 +173,9 @@ func (s *Server) begin(r *http.Request, body any, p *commonParams) (*entry, engi
 		return nil, engine.Request{}, 0, err
 	}
 	req.Client = httpClientKey(p.User, keyClient(r.Context()), r.RemoteAddr)
+	if err := s.applyPriority(p, &req); err != nil {
+		return nil, engine.Request{}, 0, err
+	}
 	if p.limit, err = p.deadline(s.opts.RequestTimeout); err != nil {
 		return nil, engine.Request{}, 0, err
 	}
@@ -277,8 +280,29 @@ func (p *commonParams) request(vocab int) (engine.Request, int, error) {
 	}
 	req.IgnoreEOS = p.IgnoreEOS
 	req.NoSpeculation = p.Speculative != nil && !*p.Speculative
-	req.Priority = p.Priority
 	return req, n, nil
+}
+
+// maxPriority bounds the priority field's magnitude.
+const maxPriority = 1 << 20
+
+// applyPriority sets req's engine priority from the request's priority
+// field, where lower values run first, as in vLLM (the engine ranks
+// higher first: the sign flips). Clients may set it only when the
+// server allows it (Options.AllowClientPriority); otherwise a non-zero
+// priority is refused rather than ignored.
+func (s *Server) applyPriority(p *commonParams, req *engine.Request) error {
+	if p.Priority == 0 {
+		return nil
+	}
+	if !s.opts.AllowClientPriority {
+		return badRequest("priority", "priority is not enabled on this server (start sluice serve with --allow-client-priority)")
+	}
+	if p.Priority < -maxPriority || p.Priority > maxPriority {
+		return badRequest("priority", "priority must be in [%d, %d], got %d", -maxPriority, maxPriority, p.Priority)
+	}
+	req.Priority = -p.Priority
+	return nil
 }
 
 // maxTimeout bounds the "timeout" field.

@@ -89,6 +89,9 @@ type Options struct {
 	// them (so a load balancer sends new work elsewhere); 0: no limit.
 	ReadyMaxTTFT  time.Duration
 	ReadyMaxQueue int
+	// AllowClientPriority lets requests set "priority" (lower runs
+	// first, as in vLLM); without it a non-zero priority gets 400.
+	AllowClientPriority bool
 }
 
 // Server serves registered models over HTTP (Handler) and gRPC.

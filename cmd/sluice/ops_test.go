@@ -319,3 +319,21 @@ func TestRunInterrupted(t *testing.T) {
 		t.Errorf("exit %d, want 130; stderr %q", code, errb.String())
 	}
 }
+
+// TestServeClientPriority: "priority" is refused unless
+// --allow-client-priority (or its variable) is given.
+func TestServeClientPriority(t *testing.T) {
+	t.Setenv("SLUICE_HOME", t.TempDir())
+	body := `{"prompt":"Hi","max_tokens":1,"priority":-1}`
+	sv := startServe(t, "--port", "0", "--threads", "1", "--kv-memory", "8MiB", "--offline")
+	if code, b := getWith(t, "POST", sv.base+"/v1/completions", "", body); code != 400 || !strings.Contains(b, "--allow-client-priority") {
+		t.Errorf("priority without the flag: %d %s", code, b)
+	}
+	sv.stop(t)
+	t.Setenv("SLUICE_ALLOW_CLIENT_PRIORITY", "true")
+	sv = startServe(t, "--port", "0", "--threads", "1", "--kv-memory", "8MiB", "--offline")
+	if code, b := getWith(t, "POST", sv.base+"/v1/completions", "", body); code != 200 {
+		t.Errorf("priority with $SLUICE_ALLOW_CLIENT_PRIORITY: %d %s", code, b)
+	}
+	sv.stop(t)
+}

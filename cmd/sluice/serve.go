@@ -78,6 +78,7 @@ type serveOptions struct {
 	stallTimeout     time.Duration
 	readyMaxTTFT     time.Duration
 	readyMaxQueue    int
+	clientPriority   bool // --allow-client-priority
 }
 
 // defaultMaxConnections is the default of --max-connections.
@@ -135,6 +136,7 @@ var serveEnv = []struct{ flag, env string }{
 	{"stall-timeout", "SLUICE_STALL_TIMEOUT"},
 	{"ready-max-ttft", "SLUICE_READY_MAX_TTFT"},
 	{"ready-max-queue", "SLUICE_READY_MAX_QUEUE"},
+	{"allow-client-priority", "SLUICE_ALLOW_CLIENT_PRIORITY"},
 }
 
 func serveFlags(fs *flag.FlagSet, o *serveOptions) {
@@ -177,6 +179,7 @@ func serveFlags(fs *flag.FlagSet, o *serveOptions) {
 	fs.DurationVar(&o.stallTimeout, "stall-timeout", defaultStallTimeout, "/health fails when a model's step loop has work but completed no step for this long (0: never)")
 	fs.DurationVar(&o.readyMaxTTFT, "ready-max-ttft", 0, "/ready fails while a model's p99 time to first token over the last minute is above this (0: no limit)")
 	fs.IntVar(&o.readyMaxQueue, "ready-max-queue", 0, "/ready fails while more requests than this wait for a model (0: no limit)")
+	fs.BoolVar(&o.clientPriority, "allow-client-priority", false, "let requests set \"priority\" (lower runs first, as in vLLM); without it a non-zero priority gets 400")
 	fs.BoolVar(&o.metricsAuth, "metrics-auth", false, "with API keys, require one on /metrics too (probes /health, /ready never need one)")
 }
 
@@ -363,7 +366,8 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	srv := server.New(server.Options{Version: serveVersion, MaxBodyBytes: maxBody, Logger: log,
 		ReadTimeout: o.readTimeout, AllowedHosts: o.hosts(), ExposePaths: o.exposePaths, ParseSpecialInContent: o.parseSpecial,
 		APIKeys: o.keys, MetricsAuth: o.metricsAuth, CORSOrigins: o.origins(),
-		RequestTimeout: o.requestTimeout, StallTimeout: o.stallTimeout, ReadyMaxTTFT: o.readyMaxTTFT, ReadyMaxQueue: o.readyMaxQueue})
+		RequestTimeout: o.requestTimeout, StallTimeout: o.stallTimeout, ReadyMaxTTFT: o.readyMaxTTFT, ReadyMaxQueue: o.readyMaxQueue,
+		AllowClientPriority: o.clientPriority})
 	defer srv.Close()
 	start := time.Now()
 	// One memory budget for every model: the group is planned, and
