@@ -40,6 +40,14 @@ func grpcClientKey(ctx context.Context) string {
 	return "addr:"
 }
 
+// grpcPeer is a gRPC call's peer address without its port, "" if unknown.
+func grpcPeer(ctx context.Context) string {
+	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+		return hostOf(p.Addr.String())
+	}
+	return ""
+}
+
 // hostOf strips the port from a host:port address.
 func hostOf(addr string) string {
 	if host, _, err := net.SplitHostPort(addr); err == nil {

@@ -19,6 +19,7 @@ type job struct {
 	prompts [][]int32
 	n       int
 	req     engine.Request // template for every choice
+	rec     *reqRecord     // the HTTP request's access-log record; nil for gRPC
 	// timeout bounds the whole job (queueing included), 0: none; the
 	// server's RequestTimeout and the request's own "timeout", the
 	// shorter. Choices it cuts end with finishTimeout.
@@ -88,7 +89,7 @@ func (s *Server) run(ctx context.Context, j *job) (<-chan choiceEvent, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			forward(ctx, st, i, out, j.e, expired)
+			forward(ctx, st, i, out, j.e, expired, j.rec, j.n)
 		}()
 	}
 	go func() {
@@ -104,7 +105,7 @@ func (s *Server) run(ctx context.Context, j *job) (<-chan choiceEvent, error) {
 // forward sends st's events as choice i to out until the stream ends,
 // dropping them once ctx (the client's) is done. An abort caused by the
 // job's deadline (expired) becomes finishTimeout.
-func forward(ctx context.Context, st Stream, i int, out chan<- choiceEvent, e *entry, expired func() bool) {
+func forward(ctx context.Context, st Stream, i int, out chan<- choiceEvent, e *entry, expired func() bool, rec *reqRecord, n int) {
 	abandoned := false
 	for {
 		ev, ok := st.Next()
@@ -117,6 +118,9 @@ func forward(ctx context.Context, st Stream, i int, out chan<- choiceEvent, e *e
 			}
 			e.hist.observe(ev)
 			e.watch.finished(ev, time.Now())
+			if rec != nil {
+				rec.final(i, n, ev)
+			}
 		}
 		if !abandoned {
 			select {
@@ -163,6 +167,7 @@ type choice struct {
 	tops     [][]topLogprob
 	finish   engine.FinishReason
 	usage    engine.Usage
+	timing   engine.Timing
 	err      error
 	done     bool
 }
@@ -183,6 +188,7 @@ func (c *choice) add(ev engine.Event, wantLogprobs bool) {
 		c.done = true
 		c.finish = ev.Finish
 		c.usage = ev.Usage
+		c.timing = ev.Timing
 		c.err = ev.Err
 	}
 }
@@ -220,6 +226,12 @@ type usageJSON struct {
 	CompletionTokens    int                `json:"completion_tokens"`
 	TotalTokens         int                `json:"total_tokens"`
 	PromptTokensDetails promptTokenDetails `json:"prompt_tokens_details"`
+	// sluice's extension (clients ignore unknown fields): the longest
+	// queue time, the first token's time and the longest engine time
+	// of the choices, in seconds from the request's submission.
+	QueueTime float64 `json:"queue_time_seconds"`
+	TTFT      float64 `json:"time_to_first_token_seconds"`
+	GenTime   float64 `json:"generation_time_seconds"`
 }
 
 type promptTokenDetails struct {
@@ -231,14 +243,25 @@ type promptTokenDetails struct {
 func sumUsage(cs []*choice, n int) usageJSON {
 	var u usageJSON
 	for i, c := range cs {
-		if i%n == 0 {
-			u.PromptTokens += c.usage.PromptTokens
-			u.PromptTokensDetails.CachedTokens += c.usage.CachedTokens
-		}
-		u.CompletionTokens += c.usage.CompletionTokens
+		addUsage(&u, i%n == 0, c.usage, c.timing)
 	}
-	u.TotalTokens = u.PromptTokens + u.CompletionTokens
 	return u
+}
+
+// addUsage adds one choice's usage and timing to u; first says whether
+// it is its prompt's first choice (whose prompt tokens count).
+func addUsage(u *usageJSON, first bool, us engine.Usage, t engine.Timing) {
+	if first {
+		u.PromptTokens += us.PromptTokens
+		u.PromptTokensDetails.CachedTokens += us.CachedTokens
+	}
+	u.CompletionTokens += us.CompletionTokens
+	u.TotalTokens = u.PromptTokens + u.CompletionTokens
+	u.QueueTime = max(u.QueueTime, t.Queued.Seconds())
+	if ft := t.FirstTok.Seconds(); ft > 0 && (u.TTFT == 0 || ft < u.TTFT) {
+		u.TTFT = ft
+	}
+	u.GenTime = max(u.GenTime, t.Total.Seconds())
 }
 
 // collect reads every event of a job into its choices. It returns early

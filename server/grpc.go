@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strconv"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -243,13 +245,18 @@ func (g *grpcService) prepare(r *pb.GenerateRequest) (*job, error) {
 	return &job{e: e, id: id, prompts: [][]int32{prompt}, n: n, req: req, timeout: g.s.opts.RequestTimeout}, nil
 }
 
-func (g *grpcService) Generate(r *pb.GenerateRequest, stream grpc.ServerStreamingServer[pb.GenerateResponse]) error {
+func (g *grpcService) Generate(r *pb.GenerateRequest, stream grpc.ServerStreamingServer[pb.GenerateResponse]) (err error) {
 	ctx := stream.Context()
 	j, err := g.prepare(r)
 	if err != nil {
 		return g.s.grpcError(ctx, err)
 	}
 	j.req.Client = grpcClientKey(ctx)
+	j.rec = &reqRecord{id: j.id, start: time.Now(), model: j.e.name}
+	defer func() {
+		g.s.logRecord(slog.LevelInfo, j.rec, slog.String("method", "gRPC"), slog.String("path", "/sluice.v1.Sluice/Generate"),
+			slog.String("status", status.Code(err).String()), slog.String("client", grpcPeer(ctx)))
+	}()
 	events, err := g.s.run(ctx, j)
 	if err != nil {
 		return g.s.grpcError(ctx, err)

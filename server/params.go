@@ -165,6 +165,7 @@ func (s *Server) begin(r *http.Request, body any, p *commonParams) (*entry, engi
 	if err != nil {
 		return nil, engine.Request{}, 0, err
 	}
+	record(r.Context()).setModel(e.name)
 	if s.Draining() {
 		return nil, engine.Request{}, 0, errDraining()
 	}

@@ -305,6 +305,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		label = "/v1/models/{model}"
 	}
 	r, authErr := s.authHTTP(r)
+	r, acc, idErr := beginRecord(rec, r)
 	s.setCORS(rec, r)
 	switch {
 	case !s.hostAllowed(r.Host):
@@ -323,6 +324,8 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		rec.Header().Set("Allow", rt.method)
 		writeError(rec, &apiError{Status: http.StatusMethodNotAllowed, Type: "invalid_request_error",
 			Message: fmt.Sprintf("method %s is not allowed on %s; use %s", r.Method, r.URL.Path, rt.method)})
+	case idErr != nil:
+		writeError(rec, idErr)
 	default:
 		var err error
 		if rt.method == http.MethodPost {
@@ -335,7 +338,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			if rec.status == 0 {
 				writeError(rec, s.apiErr(err))
 			} else {
-				s.log.Warn("request failed after the response started", "path", r.URL.Path, "err", err)
+				s.log.Warn("request failed after the response started", "request_id", acc.id, "path", r.URL.Path, "err", err)
 			}
 		}
 	}
@@ -344,6 +347,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusOK
 	}
 	s.metrics.countHTTP(label, status)
+	s.logAccess(r, acc, status)
 }
 
 func (s *Server) apiErr(err error) *apiError {

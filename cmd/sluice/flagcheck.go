@@ -106,6 +106,9 @@ func (o *serveOptions) validate() error {
 	if _, err := parseLogLevel(o.logLevel); err != nil {
 		return fmt.Errorf("--log-level: %v", err)
 	}
+	if o.logFormat != "text" && o.logFormat != "json" {
+		return fmt.Errorf("--log-format %q: want text or json", o.logFormat)
+	}
 	for _, d := range []struct {
 		name string
 		v    time.Duration

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -336,4 +337,42 @@ func TestServeClientPriority(t *testing.T) {
 		t.Errorf("priority with $SLUICE_ALLOW_CLIENT_PRIORITY: %d %s", code, b)
 	}
 	sv.stop(t)
+}
+
+// TestServeJSONLogs: with --log-format json every line of stderr is a
+// JSON object, and each request has an access-log line carrying its
+// X-Request-Id.
+func TestServeJSONLogs(t *testing.T) {
+	t.Setenv("SLUICE_HOME", t.TempDir())
+	sv := startServe(t, "--port", "0", "--threads", "1", "--kv-memory", "8MiB", "--offline", "--log-format", "json")
+	req, _ := http.NewRequest("POST", sv.base+"/v1/chat/completions",
+		strings.NewReader(`{"messages":[{"role":"user","content":"Hi"}],"max_tokens":3}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Request-Id", "abc-123")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("X-Request-Id") != "abc-123" || !strings.Contains(string(b), `"id":"abc-123"`) ||
+		!strings.Contains(string(b), `"time_to_first_token_seconds":`) {
+		t.Errorf("response %d %v %s", resp.StatusCode, resp.Header, b)
+	}
+	sv.stop(t)
+	var access []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(sv.stderr.String()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Errorf("log line %q is not JSON: %v", line, err)
+			continue
+		}
+		if m["msg"] == "request" {
+			access = append(access, m)
+		}
+	}
+	if len(access) != 1 || access[0]["request_id"] != "abc-123" || access[0]["status"] != 200.0 || access[0]["completion_tokens"] != 3.0 ||
+		access[0]["model"] != "tiny-llama-Q8_0" || access[0]["finish_reason"] != "length" {
+		t.Errorf("access log %v", access)
+	}
 }

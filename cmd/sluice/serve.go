@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -79,6 +80,7 @@ type serveOptions struct {
 	readyMaxTTFT     time.Duration
 	readyMaxQueue    int
 	clientPriority   bool // --allow-client-priority
+	logFormat        string
 }
 
 // defaultMaxConnections is the default of --max-connections.
@@ -137,6 +139,7 @@ var serveEnv = []struct{ flag, env string }{
 	{"ready-max-ttft", "SLUICE_READY_MAX_TTFT"},
 	{"ready-max-queue", "SLUICE_READY_MAX_QUEUE"},
 	{"allow-client-priority", "SLUICE_ALLOW_CLIENT_PRIORITY"},
+	{"log-format", "SLUICE_LOG_FORMAT"},
 }
 
 func serveFlags(fs *flag.FlagSet, o *serveOptions) {
@@ -180,6 +183,7 @@ func serveFlags(fs *flag.FlagSet, o *serveOptions) {
 	fs.DurationVar(&o.readyMaxTTFT, "ready-max-ttft", 0, "/ready fails while a model's p99 time to first token over the last minute is above this (0: no limit)")
 	fs.IntVar(&o.readyMaxQueue, "ready-max-queue", 0, "/ready fails while more requests than this wait for a model (0: no limit)")
 	fs.BoolVar(&o.clientPriority, "allow-client-priority", false, "let requests set \"priority\" (lower runs first, as in vLLM); without it a non-zero priority gets 400")
+	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text (key=value) or json (one object per line); either way one access-log line per request")
 	fs.BoolVar(&o.metricsAuth, "metrics-auth", false, "with API keys, require one on /metrics too (probes /health, /ready never need one)")
 }
 
@@ -247,6 +251,42 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (*s
 	return o, nil
 }
 
+// logger returns serve's logger (--log-level, --log-format) and say,
+// which prints a notice for the operator: a "sluice serve: " line in text
+// format, a log record in JSON format (so that every line parses).
+func (o *serveOptions) logger(stderr io.Writer) (*slog.Logger, func(format string, args ...any)) {
+	level, _ := parseLogLevel(o.logLevel)
+	ho := &slog.HandlerOptions{Level: level}
+	if o.logFormat == "json" {
+		log := slog.New(slog.NewJSONHandler(stderr, ho))
+		return log, func(format string, args ...any) { log.Info(fmt.Sprintf(format, args...)) }
+	}
+	return slog.New(slog.NewTextHandler(stderr, ho)), func(format string, args ...any) {
+		fmt.Fprintf(stderr, "sluice serve: "+format+"\n", args...)
+	}
+}
+
+// lineLogger turns each line written to it into a log record, so that
+// messages printed for a terminal fit a JSON log.
+type lineLogger struct {
+	log *slog.Logger
+	buf []byte
+}
+
+func (l *lineLogger) Write(p []byte) (int, error) {
+	l.buf = append(l.buf, p...)
+	for {
+		i := bytes.IndexAny(l.buf, "\r\n")
+		if i < 0 {
+			return len(p), nil
+		}
+		if line := strings.TrimSpace(string(l.buf[:i])); line != "" {
+			l.log.Info(line)
+		}
+		l.buf = l.buf[i+1:]
+	}
+}
+
 func parseLogLevel(s string) (slog.Level, error) {
 	var l slog.Level
 	err := l.UnmarshalText([]byte(s))
@@ -305,8 +345,11 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	level, _ := parseLogLevel(o.logLevel)
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	log, say := o.logger(stderr)
+	progress := stderr // pull and synth messages
+	if o.logFormat == "json" {
+		progress = &lineLogger{log: log}
+	}
 	var threadNote string
 	if o.threads, threadNote = engine.ResolveThreads(o.threads, o.threadsForce); threadNote != "" {
 		log.Warn("threads capped", "detail", threadNote)
@@ -316,12 +359,12 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	// reference fails before anything is loaded.
 	specs := o.specs()
 	if o.dummyDefault {
-		fmt.Fprintf(stderr, "sluice serve: no model given: serving the random-weight dummy model %s (its output is noise) — pass -m MODEL.gguf for a real one\n", defaultServeModel)
+		say("no model given: serving the random-weight dummy model %s (its output is noise) — pass -m MODEL.gguf for a real one", defaultServeModel)
 	}
 	paths := make([][]string, len(specs))
 	seen := map[string]bool{}
 	for i, sp := range specs {
-		if paths[i], err = resolveModelPaths(sp.ref, o.offline, stderr); err != nil {
+		if paths[i], err = resolveModelPaths(sp.ref, o.offline, progress); err != nil {
 			return err
 		}
 		name := sp.name
@@ -339,7 +382,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		if o.spec == "" {
 			o.spec = engine.SpecDraft
 		}
-		if o.draftPath, err = resolveModel(o.draftModel, o.offline, stderr); err != nil {
+		if o.draftPath, err = resolveModel(o.draftModel, o.offline, progress); err != nil {
 			return fmt.Errorf("draft model: %w", err)
 		}
 	}
@@ -413,7 +456,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	go func() { errc <- hs.Serve(server.Listener(ln, maxConns)) }()
-	fmt.Fprintf(stderr, "sluice serve: listening on http://%s\n", ln.Addr())
+	say("listening on http://%s", ln.Addr())
 
 	var grpcStop func(graceful bool)
 	if o.grpcPort > 0 {
@@ -431,7 +474,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 				gs.Stop()
 			}
 		}
-		fmt.Fprintf(stderr, "sluice serve: gRPC on %s\n", gln.Addr())
+		say("gRPC on %s", gln.Addr())
 	}
 
 	select {
