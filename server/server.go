@@ -36,6 +36,7 @@ const DefaultReadTimeout = 60 * time.Second
 // Options configure a Server. Zero values mean the documented defaults.
 type Options struct {
 	Version      string // reported by /version; default "dev"
+	Commit       string // VCS revision reported by /version; default "unknown"
 	MaxBodyBytes int64  // request body limit (→ 413); default 32 MiB
 	RetryAfter   int    // seconds in Retry-After on 429/503; default 1
 	// AbortGrace bounds how long Drain waits for handlers to write their
@@ -136,6 +137,9 @@ type entry struct {
 func New(opts Options) *Server {
 	if opts.Version == "" {
 		opts.Version = "dev"
+	}
+	if opts.Commit == "" {
+		opts.Commit = "unknown"
 	}
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = DefaultMaxBodyBytes
@@ -455,6 +459,6 @@ func (s *Server) handleVersion(w http.ResponseWriter, r *http.Request) error {
 		names = append(names, e.name)
 	}
 	sort.Strings(names)
-	writeJSON(w, http.StatusOK, map[string]any{"version": s.opts.Version, "models": names})
+	writeJSON(w, http.StatusOK, map[string]any{"version": s.opts.Version, "commit": s.opts.Commit, "models": names})
 	return nil
 }

@@ -63,6 +63,10 @@ func main() {
 // runMain runs the CLI and returns the process exit status. It is separate
 // from main so tests can drive the CLI in-process.
 func runMain(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 1 && (args[0] == "--version" || args[0] == "-version") {
+		fmt.Fprintln(stdout, readVersion())
+		return 0
+	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(stdout)
 		if len(args) == 0 {

@@ -376,3 +376,39 @@ func TestServeJSONLogs(t *testing.T) {
 		t.Errorf("access log %v", access)
 	}
 }
+
+// TestVersion: `sluice version`, `sluice --version` and /version report
+// the same version and commit.
+func TestVersion(t *testing.T) {
+	want := readVersion()
+	var a, b bytes.Buffer
+	if code := runMain([]string{"version"}, &a, io.Discard); code != 0 {
+		t.Fatalf("version: exit %d", code)
+	}
+	if code := runMain([]string{"--version"}, &b, io.Discard); code != 0 {
+		t.Fatalf("--version: exit %d", code)
+	}
+	line := strings.TrimSpace(a.String())
+	if line != strings.TrimSpace(b.String()) || !strings.HasPrefix(line, "sluice "+want.Version+" (commit "+want.commit()+", go") {
+		t.Errorf("version %q, --version %q", a.String(), b.String())
+	}
+	if code := runMain([]string{"version", "extra"}, io.Discard, io.Discard); code != 2 {
+		t.Errorf("version extra: exit %d, want 2", code)
+	}
+	old := linkVersion
+	linkVersion = "v9.8.7"
+	defer func() { linkVersion = old }()
+	if v := readVersion(); v.Version != "v9.8.7" {
+		t.Errorf("linked version %q", v.Version)
+	}
+	linkVersion = old
+
+	t.Setenv("SLUICE_HOME", t.TempDir())
+	sv := startServe(t, "--port", "0", "--threads", "1", "--kv-memory", "8MiB", "--offline")
+	code, body := getWith(t, "GET", sv.base+"/version", "", "")
+	var got struct{ Version, Commit string }
+	if err := json.Unmarshal([]byte(body), &got); err != nil || code != 200 || got.Version != want.Version || got.Commit != want.commit() {
+		t.Errorf("/version %d %s, want version %q commit %q", code, body, want.Version, want.commit())
+	}
+	sv.stop(t)
+}

@@ -337,9 +337,6 @@ var serveSignals = func() (<-chan os.Signal, func()) {
 	return ch, func() { signal.Stop(ch) }
 }
 
-// serveVersion is reported by /version.
-var serveVersion = "dev"
-
 func runServe(args []string, stdout, stderr io.Writer) error {
 	o, err := parseServe(args, os.Getenv, stderr)
 	if err != nil {
@@ -406,7 +403,8 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	}
 
 	maxBody, _ := engine.ParseBytes(o.maxBody)
-	srv := server.New(server.Options{Version: serveVersion, MaxBodyBytes: maxBody, Logger: log,
+	bv := readVersion()
+	srv := server.New(server.Options{Version: bv.Version, Commit: bv.commit(), MaxBodyBytes: maxBody, Logger: log,
 		ReadTimeout: o.readTimeout, AllowedHosts: o.hosts(), ExposePaths: o.exposePaths, ParseSpecialInContent: o.parseSpecial,
 		APIKeys: o.keys, MetricsAuth: o.metricsAuth, CORSOrigins: o.origins(),
 		RequestTimeout: o.requestTimeout, StallTimeout: o.stallTimeout, ReadyMaxTTFT: o.readyMaxTTFT, ReadyMaxQueue: o.readyMaxQueue,

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"runtime"
+	"runtime/debug"
+)
+
+func init() {
+	register(&command{
+		name:    "version",
+		summary: "print the version and commit of this binary",
+		run: func(args []string, stdout, stderr io.Writer) error {
+			if len(args) > 0 {
+				return fmt.Errorf("%w: version takes no arguments, got %q", errUsage, args)
+			}
+			fmt.Fprintln(stdout, readVersion())
+			return nil
+		},
+	})
+}
+
+// linkVersion is set at link time (go build -ldflags "-X
+// main.linkVersion=v1.2.3"); when empty, the module version of the build
+// information is used.
+var linkVersion string
+
+// buildVersion is what `sluice version`, `--version` and /version report.
+type buildVersion struct {
+	Version  string // module version: a tag, a pseudo-version, or "dev"
+	Commit   string // VCS revision, "unknown" when the build has none
+	Modified bool   // built from a tree with uncommitted changes
+	Go       string
+}
+
+// readVersion reads the version from the binary's build information.
+func readVersion() buildVersion {
+	v := buildVersion{Version: "dev", Commit: "unknown", Go: runtime.Version()}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if mv := bi.Main.Version; mv != "" && mv != "(devel)" {
+			v.Version = mv
+		}
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				v.Commit = s.Value
+			case "vcs.modified":
+				v.Modified = s.Value == "true"
+			}
+		}
+	}
+	if linkVersion != "" {
+		v.Version = linkVersion
+	}
+	return v
+}
+
+// commit is the revision with a "-dirty" suffix for a modified tree.
+func (v buildVersion) commit() string {
+	if v.Modified {
+		return v.Commit + "-dirty"
+	}
+	return v.Commit
+}
+
+func (v buildVersion) String() string {
+	return fmt.Sprintf("sluice %s (commit %s, %s)", v.Version, v.commit(), v.Go)
+}
