@@ -6,8 +6,13 @@ PROMPT ?= Once upon a time
 
 .PHONY: build test lint bench fuzz run serve proto clean
 
+# The version and commit that `sluice version` and /version report.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD 2>/dev/null || echo -dirty)
+LDFLAGS = -X main.linkVersion=$(VERSION) -X main.linkCommit=$(COMMIT)
+
 build:
-	$(GO) build -trimpath -o $(BIN) ./cmd/sluice
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/sluice
 
 # The race detector runs over the concurrent packages (step loop, scheduler,
 # server); the numeric packages run once without it.

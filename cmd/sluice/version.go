@@ -21,10 +21,11 @@ func init() {
 	})
 }
 
-// linkVersion is set at link time (go build -ldflags "-X
-// main.linkVersion=v1.2.3"); when empty, the module version of the build
-// information is used.
-var linkVersion string
+// linkVersion and linkCommit are set at link time (go build -ldflags
+// "-X main.linkVersion=v1.2.3 -X main.linkCommit=abc123", as make build
+// does); when empty, the build information's module version and VCS
+// revision are used.
+var linkVersion, linkCommit string
 
 // buildVersion is what `sluice version`, `--version` and /version report.
 type buildVersion struct {
@@ -52,6 +53,9 @@ func readVersion() buildVersion {
 	}
 	if linkVersion != "" {
 		v.Version = linkVersion
+	}
+	if linkCommit != "" {
+		v.Commit, v.Modified = linkCommit, false
 	}
 	return v
 }
