@@ -107,10 +107,17 @@ func (s *Server) run(ctx context.Context, j *job) (<-chan choiceEvent, error) {
 // job's deadline (expired) becomes finishTimeout.
 func forward(ctx context.Context, st Stream, i int, out chan<- choiceEvent, e *entry, expired func() bool, rec *reqRecord, n int) {
 	abandoned := false
+	var last time.Duration // Elapsed of the previous token event
 	for {
 		ev, ok := st.Next()
 		if !ok {
 			return
+		}
+		if ev.HasToken {
+			if last > 0 && ev.Elapsed > last {
+				e.hist.observeITL(ev.Elapsed - last)
+			}
+			last = ev.Elapsed
 		}
 		if ev.Done {
 			if ev.Finish == engine.FinishAbort && expired() {

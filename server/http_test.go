@@ -133,7 +133,7 @@ func TestCompletions(t *testing.T) {
 	if len(resp.Choices) != 1 || resp.Choices[0].Text != "abcde" || *resp.Choices[0].FinishReason != "length" || resp.Choices[0].Logprobs != nil {
 		t.Errorf("choices: %s", r.body)
 	}
-	want := usageJSON{PromptTokens: 3, CompletionTokens: 5, TotalTokens: 8, TTFT: 0.01, GenTime: 0.05} // the fake's timing
+	want := usageJSON{PromptTokens: 3, CompletionTokens: 5, TotalTokens: 8, QueueTime: 0.001, TTFT: 0.01, GenTime: 0.05} // the fake's timing
 	if *resp.Usage != want {
 		t.Errorf("usage %+v, want %+v", *resp.Usage, want)
 	}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/sluice-llm/sluice/engine"
 )
@@ -44,11 +45,22 @@ func (h *histogram) observe(v float64) {
 type modelHistograms struct {
 	mu              sync.Mutex
 	ttft, tpot, e2e *histogram
-	timeouts        uint64 // requests cut by their deadline
+	queue, itl      *histogram // vllm:request_queue_time_seconds, vllm:inter_token_latency_seconds
+	timeouts        uint64     // requests cut by their deadline
 }
 
 func newModelHistograms() *modelHistograms {
-	return &modelHistograms{ttft: newHistogram(ttftBuckets), tpot: newHistogram(tpotBuckets), e2e: newHistogram(e2eBuckets)}
+	return &modelHistograms{ttft: newHistogram(ttftBuckets), tpot: newHistogram(tpotBuckets), e2e: newHistogram(e2eBuckets),
+		queue: newHistogram(e2eBuckets), itl: newHistogram(tpotBuckets)}
+}
+
+// observeITL records the time between two consecutive steps of one
+// request that produced tokens (tokens of one step, as speculative
+// decoding makes, share a time and are one observation).
+func (m *modelHistograms) observeITL(d time.Duration) {
+	m.mu.Lock()
+	m.itl.observe(d.Seconds())
+	m.mu.Unlock()
 }
 
 func (m *modelHistograms) observe(ev engine.Event) {
@@ -66,6 +78,9 @@ func (m *modelHistograms) observe(ev engine.Event) {
 	}
 	if t.Total > 0 {
 		m.e2e.observe(t.Total.Seconds())
+	}
+	if t.Queued > 0 || ev.Usage.CompletionTokens > 0 {
+		m.queue.observe(t.Queued.Seconds())
 	}
 }
 
@@ -230,6 +245,8 @@ func (s *Server) writeMetrics(w io.Writer) error {
 		{"vllm:time_to_first_token_seconds", "Histogram of time to first token in seconds.", func(m *modelHistograms) *histogram { return m.ttft }},
 		{"vllm:time_per_output_token_seconds", "Histogram of time per output token in seconds.", func(m *modelHistograms) *histogram { return m.tpot }},
 		{"vllm:e2e_request_latency_seconds", "Histogram of end to end request latency in seconds.", func(m *modelHistograms) *histogram { return m.e2e }},
+		{"vllm:request_queue_time_seconds", "Histogram of time spent in WAITING phase for request.", func(m *modelHistograms) *histogram { return m.queue }},
+		{"vllm:inter_token_latency_seconds", "Histogram of inter-token latency in seconds.", func(m *modelHistograms) *histogram { return m.itl }},
 	}
 	for _, h := range hists {
 		p.header(h.name, "histogram", h.help)
@@ -238,6 +255,15 @@ func (s *Server) writeMetrics(w io.Writer) error {
 			p.histogram(h.name, e.name, h.get(e.hist))
 			e.hist.mu.Unlock()
 		}
+	}
+
+	// The KV cache's shape, as vLLM's CacheConfig info: the endpoint
+	// picker's prefix-cache scorer reads block_size and num_gpu_blocks
+	// (sluice's pool, wherever it lives) from its labels.
+	p.header("vllm:cache_config_info", "gauge", "Information of the LLMEngine CacheConfig")
+	for _, e := range es {
+		p.sample("vllm:cache_config_info", labels("model_name", e.name, "block_size", strconv.Itoa(e.info.BlockSize),
+			"num_gpu_blocks", strconv.Itoa(e.info.KVBlocks), "enable_prefix_caching", strconv.FormatBool(e.prefixCaching())), 1)
 	}
 
 	// sluice's own metrics.
