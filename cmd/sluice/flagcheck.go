@@ -125,6 +125,9 @@ func (o *serveOptions) validate() error {
 			return fmt.Errorf("--cors-origin %q: want an origin such as https://app.example, or '*'", c)
 		}
 	}
+	if (o.tlsCert == "") != (o.tlsKey == "") {
+		return errors.New("--tls-cert and --tls-key go together: give both, or neither for plain HTTP")
+	}
 	return o.loadKeys()
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -19,6 +20,9 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 
 	"github.com/sluice-llm/sluice/engine"
 	"github.com/sluice-llm/sluice/server"
@@ -81,6 +85,7 @@ type serveOptions struct {
 	readyMaxQueue    int
 	clientPriority   bool // --allow-client-priority
 	logFormat        string
+	tlsCert, tlsKey  string
 }
 
 // defaultMaxConnections is the default of --max-connections.
@@ -140,6 +145,8 @@ var serveEnv = []struct{ flag, env string }{
 	{"ready-max-queue", "SLUICE_READY_MAX_QUEUE"},
 	{"allow-client-priority", "SLUICE_ALLOW_CLIENT_PRIORITY"},
 	{"log-format", "SLUICE_LOG_FORMAT"},
+	{"tls-cert", "SLUICE_TLS_CERT"},
+	{"tls-key", "SLUICE_TLS_KEY"},
 }
 
 func serveFlags(fs *flag.FlagSet, o *serveOptions) {
@@ -184,6 +191,8 @@ func serveFlags(fs *flag.FlagSet, o *serveOptions) {
 	fs.IntVar(&o.readyMaxQueue, "ready-max-queue", 0, "/ready fails while more requests than this wait for a model (0: no limit)")
 	fs.BoolVar(&o.clientPriority, "allow-client-priority", false, "let requests set \"priority\" (lower runs first, as in vLLM); without it a non-zero priority gets 400")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text (key=value) or json (one object per line); either way one access-log line per request")
+	fs.StringVar(&o.tlsCert, "tls-cert", "", "PEM certificate `file` (chain) to serve HTTPS and gRPC over TLS; needs --tls-key; reloaded on SIGHUP")
+	fs.StringVar(&o.tlsKey, "tls-key", "", "PEM private key `file` of --tls-cert")
 	fs.BoolVar(&o.metricsAuth, "metrics-auth", false, "with API keys, require one on /metrics too (probes /health, /ready never need one)")
 }
 
@@ -328,6 +337,14 @@ func (o *serveOptions) engineConfig(name string, files ...string) engine.Config 
 	return cfg
 }
 
+// serveHUP returns a channel that receives every SIGHUP (reload the TLS
+// certificate) and a function that stops the delivery (tests replace it).
+var serveHUP = func() (<-chan os.Signal, func()) {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGHUP)
+	return ch, func() { signal.Stop(ch) }
+}
+
 // serveSignals returns a channel that receives every SIGINT and SIGTERM,
 // and a function that stops the delivery (tests replace it). The first
 // signal starts the drain, a second one ends it at once.
@@ -341,6 +358,12 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	o, err := parseServe(args, os.Getenv, stderr)
 	if err != nil {
 		return err
+	}
+	var certs *server.CertReloader // nil: plain HTTP and gRPC
+	if o.tlsCert != "" {
+		if certs, err = server.NewCertReloader(o.tlsCert, o.tlsKey); err != nil {
+			return fmt.Errorf("%w: %v", errUsage, err)
+		}
 	}
 	log, say := o.logger(stderr)
 	progress := stderr // pull and synth messages
@@ -437,6 +460,12 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 
 	sigs, stopSignals := serveSignals()
 	defer stopSignals()
+	if certs != nil {
+		hup, stopHUP := serveHUP()
+		done := make(chan struct{})
+		defer func() { stopHUP(); close(done) }()
+		go reloadOnHUP(certs, hup, done, log)
+	}
 
 	ln, err := net.Listen("tcp", net.JoinHostPort(o.host, strconv.Itoa(o.port)))
 	if err != nil {
@@ -453,8 +482,12 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 			log.Warn(warn)
 		}
 	}
-	go func() { errc <- hs.Serve(server.Listener(ln, maxConns)) }()
-	say("listening on http://%s", ln.Addr())
+	hl, scheme := server.Listener(ln, maxConns), "http"
+	if certs != nil {
+		hl, scheme = tls.NewListener(hl, certs.Config("h2", "http/1.1")), "https"
+	}
+	go func() { errc <- hs.Serve(hl) }()
+	say("listening on %s://%s", scheme, ln.Addr())
 
 	var grpcStop func(graceful bool)
 	if o.grpcPort > 0 {
@@ -463,7 +496,11 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 			hs.Close()
 			return err
 		}
-		gs := srv.GRPCServer()
+		var gopts []grpc.ServerOption
+		if certs != nil {
+			gopts = append(gopts, grpc.Creds(credentials.NewTLS(certs.Config("h2"))))
+		}
+		gs := srv.GRPCServer(gopts...)
 		go func() { errc <- gs.Serve(gln) }()
 		grpcStop = func(graceful bool) {
 			if graceful {
@@ -486,6 +523,23 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		log.Info("signal received: draining; a second signal ends the drain at once", "signal", sig.String())
 	}
 	return shutdown(srv, hs, grpcStop, o.shutdownTimeout, sigs, log)
+}
+
+// reloadOnHUP reloads the TLS certificate on each signal from hup until
+// done closes; a failed reload keeps the certificate in use.
+func reloadOnHUP(certs *server.CertReloader, hup <-chan os.Signal, done <-chan struct{}, log *slog.Logger) {
+	for {
+		select {
+		case <-hup:
+		case <-done:
+			return
+		}
+		if err := certs.Reload(); err != nil {
+			log.Error("SIGHUP: TLS certificate not reloaded; the previous one stays in use", "err", err)
+			continue
+		}
+		log.Info("SIGHUP: TLS certificate reloaded")
+	}
 }
 
 // shutdown drains srv within timeout, or until a second signal arrives on

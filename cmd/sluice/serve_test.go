@@ -313,7 +313,7 @@ func startServe(t *testing.T, args ...string) *servedCLI {
 		}
 		serveSignals = old
 	})
-	addrRE := regexp.MustCompile(`listening on (http://[^\s"]+)`)
+	addrRE := regexp.MustCompile(`listening on (https?://[^\s"]+)`)
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		if m := addrRE.FindStringSubmatch(sv.stderr.String()); m != nil {
