@@ -257,14 +257,7 @@ func (s *Server) writeMetrics(w io.Writer) error {
 		}
 	}
 
-	// The KV cache's shape, as vLLM's CacheConfig info: the endpoint
-	// picker's prefix-cache scorer reads block_size and num_gpu_blocks
-	// (sluice's pool, wherever it lives) from its labels.
-	p.header("vllm:cache_config_info", "gauge", "Information of the LLMEngine CacheConfig")
-	for _, e := range es {
-		p.sample("vllm:cache_config_info", labels("model_name", e.name, "block_size", strconv.Itoa(e.info.BlockSize),
-			"num_gpu_blocks", strconv.Itoa(e.info.KVBlocks), "enable_prefix_caching", strconv.FormatBool(e.prefixCaching())), 1)
-	}
+	s.writeCacheConfig(p, es)
 
 	// sluice's own metrics.
 	p.header("sluice_model_info", "gauge", "Loaded models (value 1), with their file, fingerprint and quantization mix.")
@@ -299,13 +292,7 @@ func (s *Server) writeMetrics(w io.Writer) error {
 	for i, e := range es {
 		p.sample("sluice_request_errors_total", labels("model_name", e.name), float64(stats[i].Finished[engine.FinishError]))
 	}
-	p.header("sluice_request_timeouts_total", "counter", "Requests cut by their deadline (--request-timeout or the request's timeout field).")
-	for _, e := range es {
-		e.hist.mu.Lock()
-		n := e.hist.timeouts
-		e.hist.mu.Unlock()
-		p.sample("sluice_request_timeouts_total", labels("model_name", e.name), float64(n))
-	}
+	s.writeTimeouts(p, es)
 	gauge("sluice_engine_healthy", "1 if the engine is healthy.", func(st engine.Stats) float64 { return b2f(st.Healthy) })
 	gauge("sluice_engine_draining", "1 if the engine is draining.", func(st engine.Stats) float64 { return b2f(st.Draining) })
 
@@ -324,6 +311,29 @@ func (s *Server) writeMetrics(w io.Writer) error {
 	}
 	s.metrics.mu.Unlock()
 	return p.w.Flush()
+}
+
+// writeCacheConfig writes vllm:cache_config_info.
+func (s *Server) writeCacheConfig(p *promWriter, es []*entry) {
+	// The KV cache's shape, as vLLM's CacheConfig info: the endpoint
+	// picker's prefix-cache scorer reads block_size and num_gpu_blocks
+	// (sluice's pool, wherever it lives) from its labels.
+	p.header("vllm:cache_config_info", "gauge", "Information of the LLMEngine CacheConfig")
+	for _, e := range es {
+		p.sample("vllm:cache_config_info", labels("model_name", e.name, "block_size", strconv.Itoa(e.info.BlockSize),
+			"num_gpu_blocks", strconv.Itoa(e.info.KVBlocks), "enable_prefix_caching", strconv.FormatBool(e.prefixCaching())), 1)
+	}
+}
+
+// writeTimeouts writes sluice_request_timeouts_total.
+func (s *Server) writeTimeouts(p *promWriter, es []*entry) {
+	p.header("sluice_request_timeouts_total", "counter", "Requests cut by their deadline (--request-timeout or the request's timeout field).")
+	for _, e := range es {
+		e.hist.mu.Lock()
+		n := e.hist.timeouts
+		e.hist.mu.Unlock()
+		p.sample("sluice_request_timeouts_total", labels("model_name", e.name), float64(n))
+	}
 }
 
 func b2f(b bool) float64 {

@@ -106,6 +106,12 @@ func (o *serveOptions) validate() error {
 	if _, err := parseLogLevel(o.logLevel); err != nil {
 		return fmt.Errorf("--log-level: %v", err)
 	}
+	return o.validateOps()
+}
+
+// validateOps checks the operating flags: logs, deadlines, probes, CORS,
+// TLS and API keys.
+func (o *serveOptions) validateOps() error {
 	if o.logFormat != "text" && o.logFormat != "json" {
 		return fmt.Errorf("--log-format %q: want text or json", o.logFormat)
 	}

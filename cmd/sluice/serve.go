@@ -375,36 +375,14 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		log.Warn("threads capped", "detail", threadNote)
 	}
 
-	// Resolve every model reference first (pulling on first use), so a bad
-	// reference fails before anything is loaded.
-	specs := o.specs()
 	if o.dummyDefault {
 		say("no model given: serving the random-weight dummy model %s (its output is noise) — pass -m MODEL.gguf for a real one", defaultServeModel)
 	}
-	paths := make([][]string, len(specs))
-	seen := map[string]bool{}
-	for i, sp := range specs {
-		if paths[i], err = resolveModelPaths(sp.ref, o.offline, progress); err != nil {
-			return err
-		}
-		name := sp.name
-		if name == "" {
-			name = splitSuffix.ReplaceAllString(strings.TrimSuffix(baseName(paths[i][0]), ".gguf"), "")
-			specs[i].name = name
-		}
-		if seen[name] {
-			return fmt.Errorf("%w: two models are named %q; name them with --model NAME=MODEL or --name", errUsage, name)
-		}
-		seen[name] = true
-	}
-
-	if o.draftModel != "" {
-		if o.spec == "" {
-			o.spec = engine.SpecDraft
-		}
-		if o.draftPath, err = resolveModel(o.draftModel, o.offline, progress); err != nil {
-			return fmt.Errorf("draft model: %w", err)
-		}
+	// Resolve every model reference first (pulling on first use), so a bad
+	// reference fails before anything is loaded.
+	specs, paths, err := o.resolveModels(progress)
+	if err != nil {
+		return err
 	}
 
 	cfgs := make([]engine.Config, len(specs))
@@ -458,6 +436,47 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
+	return o.listenAndServe(srv, certs, log, say)
+}
+
+// resolveModels resolves every model reference (and the draft model's),
+// pulling on first use with messages to progress, and names the models
+// that have no name. It returns the models and each one's files.
+func (o *serveOptions) resolveModels(progress io.Writer) ([]modelSpec, [][]string, error) {
+	var err error
+	specs := o.specs()
+	paths := make([][]string, len(specs))
+	seen := map[string]bool{}
+	for i, sp := range specs {
+		if paths[i], err = resolveModelPaths(sp.ref, o.offline, progress); err != nil {
+			return nil, nil, err
+		}
+		name := sp.name
+		if name == "" {
+			name = splitSuffix.ReplaceAllString(strings.TrimSuffix(baseName(paths[i][0]), ".gguf"), "")
+			specs[i].name = name
+		}
+		if seen[name] {
+			return nil, nil, fmt.Errorf("%w: two models are named %q; name them with --model NAME=MODEL or --name", errUsage, name)
+		}
+		seen[name] = true
+	}
+
+	if o.draftModel != "" {
+		if o.spec == "" {
+			o.spec = engine.SpecDraft
+		}
+		if o.draftPath, err = resolveModel(o.draftModel, o.offline, progress); err != nil {
+			return nil, nil, fmt.Errorf("draft model: %w", err)
+		}
+	}
+	return specs, paths, nil
+}
+
+// listenAndServe serves srv over HTTP (and gRPC with --grpc-port), over
+// TLS when certs is not nil, until a server fails or a signal starts the
+// shutdown; SIGHUP reloads certs.
+func (o *serveOptions) listenAndServe(srv *server.Server, certs *server.CertReloader, log *slog.Logger, say func(string, ...any)) error {
 	sigs, stopSignals := serveSignals()
 	defer stopSignals()
 	if certs != nil {
