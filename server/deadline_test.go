@@ -1,10 +1,14 @@
 package server
 
 import (
+	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	pb "github.com/sluice-llm/sluice/api/sluice/v1"
 )
 
 // TestRequestDeadline: a request past its deadline (its "timeout" field or
@@ -59,4 +63,24 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestRequestDeadlineGRPC: the server's RequestTimeout also bounds gRPC
+// Generate calls, whose last message says finish_reason "timeout"; a
+// context deadline reaching the error mapping is a 504, not a 500.
+func TestRequestDeadlineGRPC(t *testing.T) {
+	m := newChatFake()
+	m.block.Store(true)
+	s := New(Options{RequestTimeout: 50 * time.Millisecond})
+	if err := s.AddModel("", m); err != nil {
+		t.Fatal(err)
+	}
+	c := pb.NewSluiceClient(newGRPC(t, s))
+	out, err := generateAll(t, c, &pb.GenerateRequest{Prompt: &pb.GenerateRequest_Text{Text: "hi"}, MaxTokens: 20})
+	if err != nil || len(out) == 0 || !out[len(out)-1].Done || out[len(out)-1].FinishReason != "timeout" {
+		t.Errorf("gRPC call past the deadline: %v, %d messages, last %v", err, len(out), out[len(out)-1:])
+	}
+	if ae := toAPIError(fmt.Errorf("submit: %w", context.DeadlineExceeded), 1); ae.Status != http.StatusGatewayTimeout || ae.Code != "timeout" {
+		t.Errorf("context.DeadlineExceeded maps to %d %s", ae.Status, ae.Code)
+	}
 }
