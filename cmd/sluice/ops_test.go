@@ -412,3 +412,49 @@ func TestVersion(t *testing.T) {
 	}
 	sv.stop(t)
 }
+
+// TestReadmeOperatingExamples: every `sluice serve` command of README.md's
+// "Operating sluice" section is accepted by serve's flag checks (files
+// under /etc/sluice replaced by test files).
+func TestReadmeOperatingExamples(t *testing.T) {
+	data, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(data)
+	start := strings.Index(text, "## Operating sluice")
+	if start < 0 {
+		t.Fatal("README.md has no \"Operating sluice\" section")
+	}
+	section := text[start:]
+	if end := strings.Index(section[3:], "\n## "); end >= 0 {
+		section = section[:end+3]
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "keys"), []byte("k\n"), 0o600)
+	var cmds []string
+	lines := strings.Split(section, "\n")
+	for i := 0; i < len(lines); i++ {
+		l := strings.TrimSpace(lines[i])
+		if !strings.HasPrefix(l, "bin/sluice serve") {
+			continue
+		}
+		for strings.HasSuffix(l, `\`) && i+1 < len(lines) {
+			i++
+			l = strings.TrimSuffix(l, `\`) + " " + strings.TrimSpace(lines[i])
+		}
+		if c := strings.Index(l, "#"); c >= 0 {
+			l = l[:c]
+		}
+		cmds = append(cmds, l)
+	}
+	if len(cmds) < 3 {
+		t.Fatalf("found %d serve commands in the section", len(cmds))
+	}
+	for _, c := range cmds {
+		args := strings.Fields(strings.ReplaceAll(c, "/etc/sluice/", dir+"/"))[2:]
+		if _, err := parseServe(args, envOf(nil), io.Discard); err != nil {
+			t.Errorf("README: %s: %v", c, err)
+		}
+	}
+}
