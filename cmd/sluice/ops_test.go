@@ -194,7 +194,7 @@ func TestServeProbesWhileDraining(t *testing.T) {
 	t.Setenv("SLUICE_HOME", t.TempDir())
 	sv := startServe(t, "--port", "0", "--threads", "1", "--kv-memory", "64MiB", "--offline", "--shutdown-timeout", "1m")
 	resp, err := http.Post(sv.base+"/v1/completions", "application/json",
-		strings.NewReader(`{"prompt":"Hello","max_tokens":300,"ignore_eos":true,"stream":true}`))
+		strings.NewReader(`{"prompt":"Hello","max_tokens":1000,"ignore_eos":true,"stream":true}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,16 +269,12 @@ func TestServeSecondSignal(t *testing.T) {
 	if line, _ := br.ReadString('\n'); !strings.HasPrefix(line, "data: ") {
 		t.Fatalf("first line %q", line)
 	}
-	for metricValue(t, sv.base, "vllm:num_requests_running") < 2 {
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitFor(t, "both requests running", func() bool { return metricValue(t, sv.base, "vllm:num_requests_running") >= 2 })
 	sv.cancel() // first SIGTERM: drain
-	for {
-		if code, _ := getWith(t, "GET", sv.base+"/ready", "", ""); code == http.StatusServiceUnavailable {
-			break
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitFor(t, "/ready 503 while draining", func() bool {
+		code, _ := getWith(t, "GET", sv.base+"/ready", "", "")
+		return code == http.StatusServiceUnavailable
+	})
 	sv.cancel() // second SIGTERM: end the drain now
 	rest, err := io.ReadAll(br)
 	if err != nil || !strings.HasSuffix(string(rest), "data: [DONE]\n\n") || !strings.Contains(string(rest), `"finish_reason":"abort"`) {
@@ -456,5 +452,17 @@ func TestReadmeOperatingExamples(t *testing.T) {
 		if _, err := parseServe(args, envOf(nil), io.Discard); err != nil {
 			t.Errorf("README: %s: %v", c, err)
 		}
+	}
+}
+
+// waitFor polls cond until it holds, failing the test after 30s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
