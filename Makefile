@@ -4,10 +4,21 @@ BIN ?= bin/sluice
 MODEL ?=
 PROMPT ?= Once upon a time
 
-.PHONY: build test lint bench fuzz fuzz-all soak run serve proto clean perfcheck perfcheck-update
+.PHONY: build static test lint bench fuzz fuzz-all soak run serve proto clean perfcheck perfcheck-update
+
+# The version and commit that `sluice version` and /version report.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT ?= $(shell c=$$(git rev-parse HEAD 2>/dev/null) || c=unknown; [ $$c = unknown ] || git diff --quiet HEAD 2>/dev/null || c=$$c-dirty; echo $$c)
+LDFLAGS = -X main.linkVersion=$(VERSION) -X main.linkCommit=$(COMMIT)
 
 build:
-	$(GO) build -trimpath -o $(BIN) ./cmd/sluice
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/sluice
+
+# A fully static binary (glibc linked in, the pure-Go resolver), for
+# distroless and scratch images (deploy/Dockerfile).
+static:
+	CGO_ENABLED=1 $(GO) build -trimpath -tags netgo,osusergo \
+		-ldflags '$(LDFLAGS) -linkmode external -extldflags "-static"' -o $(BIN) ./cmd/sluice
 
 # The race detector runs over the concurrent packages (step loop, scheduler,
 # server); the numeric packages run once without it.

@@ -303,7 +303,7 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) error {
 	if err := checkLength(prompt, req.MaxTokens, e.info.ContextLength, "messages", maxParam); err != nil {
 		return err
 	}
-	j := &job{e: e, id: newID("chatcmpl-"), prompts: [][]int32{prompt}, n: n, req: req, grammar: g}
+	j := &job{e: e, id: requestID(r.Context(), "chatcmpl-"), prompts: [][]int32{prompt}, n: n, req: req, timeout: body.limit, rec: record(r.Context()), grammar: g}
 	events, err := s.run(r.Context(), j)
 	if err != nil {
 		return err

@@ -37,7 +37,7 @@ func TestClientKey(t *testing.T) {
 			break
 		}
 	}
-	if k := httpClientKey("", "[::1]:5000"); k != "addr:::1" {
+	if k := httpClientKey("", "", "[::1]:5000"); k != "addr:::1" {
 		t.Errorf("IPv6 key %q", k)
 	}
 }

@@ -165,7 +165,7 @@ func (s *Server) handleCompletions(w http.ResponseWriter, r *http.Request) error
 			return err
 		}
 	}
-	j := &job{e: e, id: newID("cmpl-"), prompts: prompts, n: n, req: req, grammar: g}
+	j := &job{e: e, id: requestID(r.Context(), "cmpl-"), prompts: prompts, n: n, req: req, timeout: body.limit, rec: record(r.Context()), grammar: g}
 	events, err := s.run(r.Context(), j)
 	if err != nil {
 		return err

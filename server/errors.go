@@ -42,6 +42,13 @@ func errDraining() *apiError {
 		Message: "the server is shutting down and accepts no new requests", RetryAfter: 1}
 }
 
+// errTimeout is the answer to a non-streaming request cut by its
+// deadline (--request-timeout or its "timeout" field).
+func errTimeout() *apiError {
+	return &apiError{Status: http.StatusGatewayTimeout, Type: "timeout_error", Code: "timeout",
+		Message: "the request did not finish within its deadline (the \"timeout\" field or the server's --request-timeout); it was stopped and its resources freed"}
+}
+
 // toAPIError maps an error from the engine (or the template renderer) to
 // its HTTP form.
 func toAPIError(err error, retryAfter int) *apiError {
@@ -63,6 +70,8 @@ func toAPIError(err error, retryAfter int) *apiError {
 			Message: "the server has too many waiting requests; retry later", RetryAfter: retryAfter}
 	case errors.Is(err, engine.ErrDraining), errors.Is(err, engine.ErrClosed):
 		return errDraining()
+	case errors.Is(err, context.DeadlineExceeded):
+		return errTimeout()
 	case errors.Is(err, context.Canceled):
 		// The client went away before the request started.
 		return &apiError{Status: statusClientClosed, Type: "invalid_request_error", Code: "client_closed", Message: "the client closed the request"}

@@ -93,7 +93,7 @@ func newFake(name string) *fakeModel {
 
 func (f *fakeModel) Info() engine.ModelInfo {
 	return engine.ModelInfo{Name: f.name, Path: "/models/" + f.name + ".gguf", Fingerprint: "fp-" + f.name, Arch: "llama",
-		ContextLength: f.ctxLen, VocabSize: 258, QuantMix: "F32:3", LoadedAt: time.Unix(1700000000, 0)}
+		ContextLength: f.ctxLen, VocabSize: 258, QuantMix: "F32:3", LoadedAt: time.Unix(1700000000, 0), BlockSize: 16, KVBlocks: 100}
 }
 
 func (f *fakeModel) Tokenizer() Tokenizer {
@@ -209,7 +209,9 @@ func (f *fakeModel) generate(ctx context.Context, req *engine.Request, cached in
 		piece := string([]byte{b})
 		text.WriteString(piece)
 		n++
-		ev := engine.Event{Token: id, HasToken: true, Text: piece}
+		// Tokens come every 5ms after a first one at 10ms (the final
+		// event's Timing).
+		ev := engine.Event{Token: id, HasToken: true, Text: piece, Elapsed: 10*time.Millisecond + time.Duration(n-1)*5*time.Millisecond}
 		if req.Sampling.Logprobs {
 			ev.Logprob = -0.5
 			ev.TopLogprobs = grow(ev.TopLogprobs, req.Sampling.TopLogprobs)
@@ -256,7 +258,7 @@ func (f *fakeModel) generate(ctx context.Context, req *engine.Request, cached in
 	f.running.Add(-1)
 	final := engine.Event{Done: true, Finish: finish,
 		Usage:  engine.Usage{PromptTokens: len(req.Prompt), CompletionTokens: n, CachedTokens: cached},
-		Timing: engine.Timing{FirstTok: 10 * time.Millisecond, Total: 50 * time.Millisecond, PerOutput: 5 * time.Millisecond}}
+		Timing: engine.Timing{Queued: time.Millisecond, FirstTok: 10 * time.Millisecond, Total: 50 * time.Millisecond, PerOutput: 5 * time.Millisecond}}
 	// A final event is always delivered, even after cancellation, as the
 	// engine does.
 	ch <- final

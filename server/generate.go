@@ -2,9 +2,11 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/sluice-llm/sluice/engine"
 	"github.com/sluice-llm/sluice/grammar"
@@ -19,7 +21,17 @@ type job struct {
 	n       int
 	req     engine.Request   // template for every choice
 	grammar *grammar.Grammar // structured output: each choice gets its own matcher; nil for none
+	rec     *reqRecord       // the HTTP request's access-log record; nil for gRPC
+	// timeout bounds the whole job (queueing included), 0: none; the
+	// server's RequestTimeout and the request's own "timeout", the
+	// shorter. Choices it cuts end with finishTimeout.
+	timeout time.Duration
 }
+
+// finishTimeout is the finish reason of a choice cut by its job's
+// deadline: the engine aborted it (and freed its KV blocks) when the
+// deadline passed.
+const finishTimeout engine.FinishReason = "timeout"
 
 // choiceEvent is one event of one choice.
 type choiceEvent struct {
@@ -42,6 +54,12 @@ func (s *Server) run(ctx context.Context, j *job) (<-chan choiceEvent, error) {
 		return nil, err
 	}
 	sub, cancel := context.WithCancel(ctx) // the choices' engine context
+	if j.timeout > 0 {
+		sub, cancel = context.WithTimeout(ctx, j.timeout)
+	}
+	// expired reports whether the deadline (not the client, not the
+	// drain) ended sub; once set, a context's error never changes.
+	expired := func() bool { return errors.Is(sub.Err(), context.DeadlineExceeded) }
 	stopAbort := context.AfterFunc(s.abortCtx, cancel)
 	total := len(j.prompts) * j.n
 	streams := make([]Stream, 0, total)
@@ -76,7 +94,7 @@ func (s *Server) run(ctx context.Context, j *job) (<-chan choiceEvent, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			forward(ctx, st, i, out, j.e.hist)
+			forward(ctx, st, i, out, j.e, expired, j.rec, j.n)
 		}()
 	}
 	go func() {
@@ -90,16 +108,31 @@ func (s *Server) run(ctx context.Context, j *job) (<-chan choiceEvent, error) {
 }
 
 // forward sends st's events as choice i to out until the stream ends,
-// dropping them once ctx (the client's) is done.
-func forward(ctx context.Context, st Stream, i int, out chan<- choiceEvent, hist *modelHistograms) {
+// dropping them once ctx (the client's) is done. An abort caused by the
+// job's deadline (expired) becomes finishTimeout.
+func forward(ctx context.Context, st Stream, i int, out chan<- choiceEvent, e *entry, expired func() bool, rec *reqRecord, n int) {
 	abandoned := false
+	var last time.Duration // Elapsed of the previous token event
 	for {
 		ev, ok := st.Next()
 		if !ok {
 			return
 		}
+		if ev.HasToken {
+			if last > 0 && ev.Elapsed > last {
+				e.hist.observeITL(ev.Elapsed - last)
+			}
+			last = ev.Elapsed
+		}
 		if ev.Done {
-			hist.observe(ev)
+			if ev.Finish == engine.FinishAbort && expired() {
+				ev.Finish = finishTimeout
+			}
+			e.hist.observe(ev)
+			e.watch.finished(ev, time.Now())
+			if rec != nil {
+				rec.final(i, n, ev)
+			}
 		}
 		if !abandoned {
 			select {
@@ -146,6 +179,7 @@ type choice struct {
 	tops     [][]topLogprob
 	finish   engine.FinishReason
 	usage    engine.Usage
+	timing   engine.Timing
 	err      error
 	done     bool
 }
@@ -166,6 +200,7 @@ func (c *choice) add(ev engine.Event, wantLogprobs bool) {
 		c.done = true
 		c.finish = ev.Finish
 		c.usage = ev.Usage
+		c.timing = ev.Timing
 		c.err = ev.Err
 	}
 }
@@ -203,6 +238,12 @@ type usageJSON struct {
 	CompletionTokens    int                `json:"completion_tokens"`
 	TotalTokens         int                `json:"total_tokens"`
 	PromptTokensDetails promptTokenDetails `json:"prompt_tokens_details"`
+	// sluice's extension (clients ignore unknown fields): the longest
+	// queue time, the first token's time and the longest engine time
+	// of the choices, in seconds from the request's submission.
+	QueueTime float64 `json:"queue_time_seconds"`
+	TTFT      float64 `json:"time_to_first_token_seconds"`
+	GenTime   float64 `json:"generation_time_seconds"`
 }
 
 type promptTokenDetails struct {
@@ -214,14 +255,25 @@ type promptTokenDetails struct {
 func sumUsage(cs []*choice, n int) usageJSON {
 	var u usageJSON
 	for i, c := range cs {
-		if i%n == 0 {
-			u.PromptTokens += c.usage.PromptTokens
-			u.PromptTokensDetails.CachedTokens += c.usage.CachedTokens
-		}
-		u.CompletionTokens += c.usage.CompletionTokens
+		addUsage(&u, i%n == 0, c.usage, c.timing)
 	}
-	u.TotalTokens = u.PromptTokens + u.CompletionTokens
 	return u
+}
+
+// addUsage adds one choice's usage and timing to u; first says whether
+// it is its prompt's first choice (whose prompt tokens count).
+func addUsage(u *usageJSON, first bool, us engine.Usage, t engine.Timing) {
+	if first {
+		u.PromptTokens += us.PromptTokens
+		u.PromptTokensDetails.CachedTokens += us.CachedTokens
+	}
+	u.CompletionTokens += us.CompletionTokens
+	u.TotalTokens = u.PromptTokens + u.CompletionTokens
+	u.QueueTime = max(u.QueueTime, t.Queued.Seconds())
+	if ft := t.FirstTok.Seconds(); ft > 0 && (u.TTFT == 0 || ft < u.TTFT) {
+		u.TTFT = ft
+	}
+	u.GenTime = max(u.GenTime, t.Total.Seconds())
 }
 
 // collect reads every event of a job into its choices. It returns early
@@ -242,6 +294,9 @@ func (s *Server) collect(ctx context.Context, events <-chan choiceEvent, total i
 					}
 					if c.finish == engine.FinishAbort && s.aborting() {
 						return nil, errShutdown()
+					}
+					if c.finish == finishTimeout {
+						return nil, errTimeout()
 					}
 				}
 				return cs, nil

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strconv"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -25,8 +27,8 @@ import (
 // it (GracefulStop after Drain).
 func (s *Server) GRPCServer(opt ...grpc.ServerOption) *grpc.Server {
 	opt = append([]grpc.ServerOption{
-		grpc.ChainUnaryInterceptor(s.unaryMetrics),
-		grpc.ChainStreamInterceptor(s.streamMetrics),
+		grpc.ChainUnaryInterceptor(s.unaryMetrics, s.unaryAuth),
+		grpc.ChainStreamInterceptor(s.streamMetrics, s.streamAuth),
 	}, opt...)
 	gs := grpc.NewServer(opt...)
 	pb.RegisterSluiceServer(gs, &grpcService{s: s})
@@ -196,6 +198,9 @@ func (g *grpcService) prepare(r *pb.GenerateRequest) (*job, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := s.applyPriority(p, &req); err != nil {
+		return nil, err
+	}
 	if sp := r.GetSampling(); sp != nil {
 		if sp.TopLogprobs < 0 || sp.TopLogprobs > maxTopLogprobs {
 			return nil, badRequest("top_logprobs", "top_logprobs must be in [0, %d], got %d", maxTopLogprobs, sp.TopLogprobs)
@@ -237,16 +242,21 @@ func (g *grpcService) prepare(r *pb.GenerateRequest) (*job, error) {
 	} else if err := checkRequestID(id); err != nil {
 		return nil, err
 	}
-	return &job{e: e, id: id, prompts: [][]int32{prompt}, n: n, req: req}, nil
+	return &job{e: e, id: id, prompts: [][]int32{prompt}, n: n, req: req, timeout: g.s.opts.RequestTimeout}, nil
 }
 
-func (g *grpcService) Generate(r *pb.GenerateRequest, stream grpc.ServerStreamingServer[pb.GenerateResponse]) error {
+func (g *grpcService) Generate(r *pb.GenerateRequest, stream grpc.ServerStreamingServer[pb.GenerateResponse]) (err error) {
 	ctx := stream.Context()
 	j, err := g.prepare(r)
 	if err != nil {
 		return g.s.grpcError(ctx, err)
 	}
 	j.req.Client = grpcClientKey(ctx)
+	j.rec = &reqRecord{id: j.id, start: time.Now(), model: j.e.name}
+	defer func() {
+		g.s.logRecord(slog.LevelInfo, j.rec, slog.String("method", "gRPC"), slog.String("path", "/sluice.v1.Sluice/Generate"),
+			slog.String("status", status.Code(err).String()), slog.String("client", grpcPeer(ctx)))
+	}()
 	events, err := g.s.run(ctx, j)
 	if err != nil {
 		return g.s.grpcError(ctx, err)

@@ -133,7 +133,7 @@ func TestCompletions(t *testing.T) {
 	if len(resp.Choices) != 1 || resp.Choices[0].Text != "abcde" || *resp.Choices[0].FinishReason != "length" || resp.Choices[0].Logprobs != nil {
 		t.Errorf("choices: %s", r.body)
 	}
-	want := usageJSON{PromptTokens: 3, CompletionTokens: 5, TotalTokens: 8}
+	want := usageJSON{PromptTokens: 3, CompletionTokens: 5, TotalTokens: 8, QueueTime: 0.001, TTFT: 0.01, GenTime: 0.05} // the fake's timing
 	if *resp.Usage != want {
 		t.Errorf("usage %+v, want %+v", *resp.Usage, want)
 	}
@@ -159,7 +159,7 @@ func TestCompletions(t *testing.T) {
 
 func TestCompletionsSamplingParams(t *testing.T) {
 	m := newFake("tiny")
-	_, ts := newTestServer(t, Options{}, m)
+	_, ts := newTestServer(t, Options{AllowClientPriority: true}, m)
 	r := post(t, ts.URL+"/v1/completions", `{"prompt":"x","max_tokens":3,"temperature":0.7,"top_p":0.9,"top_k":40,"min_p":0.05,
 		"seed":42,"presence_penalty":0.5,"frequency_penalty":-0.5,"repetition_penalty":1.1,"stop":["zz","yy"],"user":"u1",
 		"ignore_eos":true,"logit_bias":{"5":-100},"stop_token_ids":[7],"priority":3}`)
@@ -171,7 +171,7 @@ func TestCompletionsSamplingParams(t *testing.T) {
 	if sp.Temperature != 0.7 || sp.TopP != 0.9 || sp.TopK != 40 || sp.MinP != 0.05 || !sp.HasSeed || sp.Seed != 42 ||
 		sp.PresencePenalty != 0.5 || sp.FrequencyPenalty != -0.5 || sp.RepetitionPenalty != 1.1 ||
 		!reflect.DeepEqual(sp.Stop, []string{"zz", "yy"}) || !got.IgnoreEOS || sp.LogitBias[5] != -100 ||
-		!reflect.DeepEqual(sp.StopTokens, []int32{7}) || got.Priority != 3 || got.NoSpeculation {
+		!reflect.DeepEqual(sp.StopTokens, []int32{7}) || got.Priority != -3 || got.NoSpeculation {
 		t.Errorf("engine request %+v", got)
 	}
 	// max_completion_tokens wins over max_tokens; a single stop string;
@@ -755,17 +755,20 @@ func TestHealth(t *testing.T) {
 	m.mu.Lock()
 	m.stats.Healthy = false
 	m.mu.Unlock()
-	if r := do(t, "GET", ts.URL+"/health", ""); r.status != 503 || !bytes.Contains(r.body, []byte(`"tiny":"unhealthy"`)) {
+	if r := do(t, "GET", ts.URL+"/health", ""); r.status != 503 || !bytes.Contains(r.body, []byte(`"status":"unhealthy"`)) {
 		t.Errorf("/health of an unhealthy engine: %d %s", r.status, r.body)
 	}
 	m.mu.Lock()
 	m.stats.Healthy = true
 	m.mu.Unlock()
 	s.StartDrain()
-	for _, p := range []string{"/health", "/ready"} {
-		if r := do(t, "GET", ts.URL+p, ""); r.status != 503 {
-			t.Errorf("%s while draining: %d %s", p, r.status, r.body)
-		}
+	// Liveness stays up while draining (a probe must not kill a pod
+	// finishing its requests); readiness goes down.
+	if r := do(t, "GET", ts.URL+"/health", ""); r.status != 200 || !bytes.Contains(r.body, []byte(`"status":"draining"`)) {
+		t.Errorf("/health while draining: %d %s", r.status, r.body)
+	}
+	if r := do(t, "GET", ts.URL+"/ready", ""); r.status != 503 {
+		t.Errorf("/ready while draining: %d %s", r.status, r.body)
 	}
 }
 

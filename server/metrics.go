@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/sluice-llm/sluice/engine"
 )
@@ -44,16 +45,31 @@ func (h *histogram) observe(v float64) {
 type modelHistograms struct {
 	mu              sync.Mutex
 	ttft, tpot, e2e *histogram
+	queue, itl      *histogram // vllm:request_queue_time_seconds, vllm:inter_token_latency_seconds
+	timeouts        uint64     // requests cut by their deadline
 }
 
 func newModelHistograms() *modelHistograms {
-	return &modelHistograms{ttft: newHistogram(ttftBuckets), tpot: newHistogram(tpotBuckets), e2e: newHistogram(e2eBuckets)}
+	return &modelHistograms{ttft: newHistogram(ttftBuckets), tpot: newHistogram(tpotBuckets), e2e: newHistogram(e2eBuckets),
+		queue: newHistogram(e2eBuckets), itl: newHistogram(tpotBuckets)}
+}
+
+// observeITL records the time between two consecutive steps of one
+// request that produced tokens (tokens of one step, as speculative
+// decoding makes, share a time and are one observation).
+func (m *modelHistograms) observeITL(d time.Duration) {
+	m.mu.Lock()
+	m.itl.observe(d.Seconds())
+	m.mu.Unlock()
 }
 
 func (m *modelHistograms) observe(ev engine.Event) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	t := ev.Timing
+	if ev.Finish == finishTimeout {
+		m.timeouts++
+	}
 	if ev.Usage.CompletionTokens > 0 && t.FirstTok > 0 {
 		m.ttft.observe(t.FirstTok.Seconds())
 	}
@@ -62,6 +78,9 @@ func (m *modelHistograms) observe(ev engine.Event) {
 	}
 	if t.Total > 0 {
 		m.e2e.observe(t.Total.Seconds())
+	}
+	if t.Queued > 0 || ev.Usage.CompletionTokens > 0 {
+		m.queue.observe(t.Queued.Seconds())
 	}
 }
 
@@ -226,6 +245,8 @@ func (s *Server) writeMetrics(w io.Writer) error {
 		{"vllm:time_to_first_token_seconds", "Histogram of time to first token in seconds.", func(m *modelHistograms) *histogram { return m.ttft }},
 		{"vllm:time_per_output_token_seconds", "Histogram of time per output token in seconds.", func(m *modelHistograms) *histogram { return m.tpot }},
 		{"vllm:e2e_request_latency_seconds", "Histogram of end to end request latency in seconds.", func(m *modelHistograms) *histogram { return m.e2e }},
+		{"vllm:request_queue_time_seconds", "Histogram of time spent in WAITING phase for request.", func(m *modelHistograms) *histogram { return m.queue }},
+		{"vllm:inter_token_latency_seconds", "Histogram of inter-token latency in seconds.", func(m *modelHistograms) *histogram { return m.itl }},
 	}
 	for _, h := range hists {
 		p.header(h.name, "histogram", h.help)
@@ -235,6 +256,8 @@ func (s *Server) writeMetrics(w io.Writer) error {
 			e.hist.mu.Unlock()
 		}
 	}
+
+	s.writeCacheConfig(p, es)
 
 	// sluice's own metrics.
 	p.header("sluice_model_info", "gauge", "Loaded models (value 1), with their file, fingerprint and quantization mix.")
@@ -269,6 +292,7 @@ func (s *Server) writeMetrics(w io.Writer) error {
 	for i, e := range es {
 		p.sample("sluice_request_errors_total", labels("model_name", e.name), float64(stats[i].Finished[engine.FinishError]))
 	}
+	s.writeTimeouts(p, es)
 	gauge("sluice_engine_healthy", "1 if the engine is healthy.", func(st engine.Stats) float64 { return b2f(st.Healthy) })
 	gauge("sluice_engine_draining", "1 if the engine is draining.", func(st engine.Stats) float64 { return b2f(st.Draining) })
 
@@ -287,6 +311,29 @@ func (s *Server) writeMetrics(w io.Writer) error {
 	}
 	s.metrics.mu.Unlock()
 	return p.w.Flush()
+}
+
+// writeCacheConfig writes vllm:cache_config_info.
+func (s *Server) writeCacheConfig(p *promWriter, es []*entry) {
+	// The KV cache's shape, as vLLM's CacheConfig info: the endpoint
+	// picker's prefix-cache scorer reads block_size and num_gpu_blocks
+	// (sluice's pool, wherever it lives) from its labels.
+	p.header("vllm:cache_config_info", "gauge", "Information of the LLMEngine CacheConfig")
+	for _, e := range es {
+		p.sample("vllm:cache_config_info", labels("model_name", e.name, "block_size", strconv.Itoa(e.info.BlockSize),
+			"num_gpu_blocks", strconv.Itoa(e.info.KVBlocks), "enable_prefix_caching", strconv.FormatBool(e.prefixCaching())), 1)
+	}
+}
+
+// writeTimeouts writes sluice_request_timeouts_total.
+func (s *Server) writeTimeouts(p *promWriter, es []*entry) {
+	p.header("sluice_request_timeouts_total", "counter", "Requests cut by their deadline (--request-timeout or the request's timeout field).")
+	for _, e := range es {
+		e.hist.mu.Lock()
+		n := e.hist.timeouts
+		e.hist.mu.Unlock()
+		p.sample("sluice_request_timeouts_total", labels("model_name", e.name), float64(n))
+	}
 }
 
 func b2f(b bool) float64 {

@@ -187,3 +187,60 @@ func TestLabelEscaping(t *testing.T) {
 		t.Errorf("labels = %s", got)
 	}
 }
+
+// vllmFamilies are the metric families the Gateway API Inference
+// Extension's endpoint picker (llm-d) and vLLM dashboards read, with
+// vLLM's types.
+var vllmFamilies = map[string]string{
+	"vllm:num_requests_waiting":        "gauge",
+	"vllm:num_requests_running":        "gauge",
+	"vllm:kv_cache_usage_perc":         "gauge",
+	"vllm:cache_config_info":           "gauge",
+	"vllm:request_queue_time_seconds":  "histogram",
+	"vllm:inter_token_latency_seconds": "histogram",
+	"vllm:time_to_first_token_seconds": "histogram",
+	"vllm:e2e_request_latency_seconds": "histogram",
+	"vllm:prefix_cache_queries_total":  "counter",
+	"vllm:prefix_cache_hits_total":     "counter",
+	"vllm:request_success_total":       "counter",
+}
+
+// promTypes returns the # TYPE of every family.
+func promTypes(text string) map[string]string {
+	out := map[string]string{}
+	for _, line := range strings.Split(text, "\n") {
+		if f := strings.Fields(line); len(f) == 4 && f[0] == "#" && f[1] == "TYPE" {
+			out[f[2]] = f[3]
+		}
+	}
+	return out
+}
+
+// TestMetricsEndpointPicker: the families llm-d reads exist with vLLM's
+// types; vllm:cache_config_info carries block_size and num_gpu_blocks;
+// queue time and inter-token latency are observed.
+func TestMetricsEndpointPicker(t *testing.T) {
+	_, ts := newTestServer(t, Options{}, newFake("tiny"))
+	if r := post(t, ts.URL+"/v1/completions", `{"prompt":"hi","max_tokens":4}`); r.status != 200 {
+		t.Fatal(r.status)
+	}
+	text := string(do(t, "GET", ts.URL+"/metrics", "").body)
+	types := promTypes(text)
+	for name, typ := range vllmFamilies {
+		if types[name] != typ {
+			t.Errorf("%s: type %q, want %q", name, types[name], typ)
+		}
+	}
+	got := parseProm(t, text)
+	for k, v := range map[string]float64{
+		`vllm:cache_config_info{model_name="tiny",block_size="16",num_gpu_blocks="100",enable_prefix_caching="true"}`: 1,
+		`vllm:request_queue_time_seconds_count{model_name="tiny"}`:                                                    1,
+		`vllm:request_queue_time_seconds_sum{model_name="tiny"}`:                                                      0.001,
+		`vllm:inter_token_latency_seconds_count{model_name="tiny"}`:                                                   3, // 4 tokens
+		`vllm:inter_token_latency_seconds_bucket{model_name="tiny",le="0.01"}`:                                        3,
+	} {
+		if g, ok := got[k]; !ok || g-v > 1e-9 || v-g > 1e-9 {
+			t.Errorf("%s = %v (present %v), want %v", k, g, ok, v)
+		}
+	}
+}

@@ -97,3 +97,21 @@ func (m engineModel[S]) MaxQueue() int {
 	}
 	return 0
 }
+
+// PrefixCaching reports whether the engine caches prompt prefixes (true
+// when it does not tell).
+func (m engineModel[S]) PrefixCaching() bool {
+	if c, ok := any(m.e).(interface{ Config() engine.Config }); ok {
+		return !c.Config().DisablePrefixCache
+	}
+	return true
+}
+
+// prefixCaching reports whether e's model caches prompt prefixes; models
+// that do not say are taken to.
+func (e *entry) prefixCaching() bool {
+	if p, ok := e.m.(interface{ PrefixCaching() bool }); ok {
+		return p.PrefixCaching()
+	}
+	return true
+}

@@ -555,7 +555,10 @@ func TestServeSDKErrors(t *testing.T) {
 	if ra := ae.Response.Header.Get("Retry-After"); ra != "3" {
 		t.Errorf("503 Retry-After %q, want 3", ra)
 	}
-	if r := do(t, http.MethodGet, s.ts.URL+"/health", ""); r.status != 503 {
+	if r := do(t, http.MethodGet, s.ts.URL+"/ready", ""); r.status != 503 {
+		t.Errorf("/ready while draining: %d", r.status)
+	}
+	if r := do(t, http.MethodGet, s.ts.URL+"/health", ""); r.status != 200 {
 		t.Errorf("/health while draining: %d", r.status)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/sluice-llm/sluice/engine"
 )
@@ -45,6 +46,13 @@ type commonParams struct {
 	LogitBias           map[string]float64 `json:"logit_bias"`
 	Priority            int                `json:"priority"`
 	structuredParams
+	// Timeout is the request's own deadline in seconds, queueing
+	// included (an extension, as in several OpenAI-compatible servers).
+	Timeout *float64 `json:"timeout"`
+
+	// limit is the job's deadline: Timeout and the server's
+	// RequestTimeout, the shorter (0: none); set by begin.
+	limit time.Duration
 }
 
 type streamOptions struct {
@@ -158,6 +166,7 @@ func (s *Server) begin(r *http.Request, body any, p *commonParams) (*entry, engi
 	if err != nil {
 		return nil, engine.Request{}, 0, err
 	}
+	record(r.Context()).setModel(e.name)
 	if s.Draining() {
 		return nil, engine.Request{}, 0, errDraining()
 	}
@@ -165,7 +174,13 @@ func (s *Server) begin(r *http.Request, body any, p *commonParams) (*entry, engi
 	if err != nil {
 		return nil, engine.Request{}, 0, err
 	}
-	req.Client = httpClientKey(p.User, r.RemoteAddr)
+	req.Client = httpClientKey(p.User, keyClient(r.Context()), r.RemoteAddr)
+	if err := s.applyPriority(p, &req); err != nil {
+		return nil, engine.Request{}, 0, err
+	}
+	if p.limit, err = p.deadline(s.opts.RequestTimeout); err != nil {
+		return nil, engine.Request{}, 0, err
+	}
 	return e, req, n, nil
 }
 
@@ -267,8 +282,49 @@ func (p *commonParams) request(vocab int) (engine.Request, int, error) {
 	}
 	req.IgnoreEOS = p.IgnoreEOS
 	req.NoSpeculation = p.Speculative != nil && !*p.Speculative
-	req.Priority = p.Priority
 	return req, n, nil
+}
+
+// maxPriority bounds the priority field's magnitude.
+const maxPriority = 1 << 20
+
+// applyPriority sets req's engine priority from the request's priority
+// field, where lower values run first, as in vLLM (the engine ranks
+// higher first: the sign flips). Clients may set it only when the
+// server allows it (Options.AllowClientPriority); otherwise a non-zero
+// priority is refused rather than ignored.
+func (s *Server) applyPriority(p *commonParams, req *engine.Request) error {
+	if p.Priority == 0 {
+		return nil
+	}
+	if !s.opts.AllowClientPriority {
+		return badRequest("priority", "priority is not enabled on this server (start sluice serve with --allow-client-priority)")
+	}
+	if p.Priority < -maxPriority || p.Priority > maxPriority {
+		return badRequest("priority", "priority must be in [%d, %d], got %d", -maxPriority, maxPriority, p.Priority)
+	}
+	req.Priority = -p.Priority
+	return nil
+}
+
+// maxTimeout bounds the "timeout" field.
+const maxTimeout = 7 * 24 * time.Hour
+
+// deadline is the job's time limit: the "timeout" field (seconds, > 0)
+// and server (0: none), the shorter; 0 when neither is set.
+func (p *commonParams) deadline(server time.Duration) (time.Duration, error) {
+	if p.Timeout == nil {
+		return server, nil
+	}
+	v := *p.Timeout
+	if math.IsNaN(v) || v <= 0 || v > maxTimeout.Seconds() {
+		return 0, badRequest("timeout", "timeout must be a number of seconds in (0, %g], got %g", maxTimeout.Seconds(), v)
+	}
+	d := time.Duration(v * float64(time.Second))
+	if server > 0 && server < d {
+		d = server
+	}
+	return max(d, time.Millisecond), nil
 }
 
 // checkLength refuses prompts that do not fit the context with room for

@@ -36,6 +36,7 @@ const DefaultReadTimeout = 60 * time.Second
 // Options configure a Server. Zero values mean the documented defaults.
 type Options struct {
 	Version      string // reported by /version; default "dev"
+	Commit       string // VCS revision reported by /version; default "unknown"
 	MaxBodyBytes int64  // request body limit (→ 413); default 32 MiB
 	RetryAfter   int    // seconds in Retry-After on 429/503; default 1
 	// AbortGrace bounds how long Drain waits for handlers to write their
@@ -61,6 +62,37 @@ type Options struct {
 	// Prompts of /v1/completions are the model's raw input and always
 	// parse special tokens.
 	ParseSpecialInContent bool
+
+	// APIKeys, when not empty, are the keys a client must send as
+	// "Authorization: Bearer KEY" (gRPC: the authorization metadata) on
+	// every API route; /health, /ready, /version and the gRPC health
+	// service never need one, /metrics only with MetricsAuth. Missing or
+	// wrong keys get 401 (gRPC Unauthenticated).
+	APIKeys     []string
+	MetricsAuth bool
+	// CORSOrigins are the browser origins ("https://app.example", or
+	// "*" for any) allowed to call the API from scripts; preflights
+	// from others get 403. Empty: no cross-origin access.
+	CORSOrigins []string
+	// RequestTimeout bounds every generation request, queueing
+	// included; 0: no limit. A request's "timeout" field can only
+	// shorten it. A request past its deadline is aborted in the engine
+	// (its KV blocks freed at once) and ends with finish_reason
+	// "timeout" (streams, gRPC) or a 504 error body.
+	RequestTimeout time.Duration
+	// StallTimeout: a model whose step loop has work (running or
+	// waiting requests) but completed no step for this long is stalled,
+	// and /health fails (so a liveness probe restarts the process).
+	// 0: no stall detection.
+	StallTimeout time.Duration
+	// ReadyMaxTTFT and ReadyMaxQueue make /ready fail while a model's
+	// recent p99 time to first token, or its waiting requests, exceed
+	// them (so a load balancer sends new work elsewhere); 0: no limit.
+	ReadyMaxTTFT  time.Duration
+	ReadyMaxQueue int
+	// AllowClientPriority lets requests set "priority" (lower runs
+	// first, as in vLLM); without it a non-zero priority gets 400.
+	AllowClientPriority bool
 }
 
 // Server serves registered models over HTTP (Handler) and gRPC.
@@ -79,6 +111,8 @@ type Server struct {
 	// every running request's engine context is derived from it too.
 	abortCtx context.Context
 	abortAll context.CancelFunc
+
+	keys [][32]byte // SHA-256 digests of Options.APIKeys
 }
 
 // entry is one registered model.
@@ -93,6 +127,7 @@ type entry struct {
 	eos   string
 	hist  *modelHistograms
 	added time.Time
+	watch *watch // recent latencies and step progress, for /health and /ready
 
 	// parseSpecialInContent is Options.ParseSpecialInContent.
 	parseSpecialInContent bool
@@ -102,6 +137,9 @@ type entry struct {
 func New(opts Options) *Server {
 	if opts.Version == "" {
 		opts.Version = "dev"
+	}
+	if opts.Commit == "" {
+		opts.Commit = "unknown"
 	}
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = DefaultMaxBodyBytes
@@ -127,6 +165,7 @@ func New(opts Options) *Server {
 		started: time.Now(),
 	}
 	s.abortCtx, s.abortAll = context.WithCancel(context.Background())
+	s.keys = keyDigests(opts.APIKeys)
 	return s
 }
 
@@ -140,7 +179,7 @@ func (s *Server) AddModel(name string, m Model) error {
 	if name == "" {
 		return errors.New("server: model has no name")
 	}
-	e := &entry{name: name, m: m, info: info, tok: m.Tokenizer(), hist: newModelHistograms(), added: time.Now(),
+	e := &entry{name: name, m: m, info: info, tok: m.Tokenizer(), hist: newModelHistograms(), added: time.Now(), watch: newWatch(time.Now()),
 		parseSpecialInContent: s.opts.ParseSpecialInContent}
 	if e.info.LoadedAt.IsZero() {
 		e.info.LoadedAt = e.added
@@ -198,7 +237,7 @@ func (s *Server) entries() []*entry {
 }
 
 // StartDrain makes the server refuse new generation requests with 503
-// (health turns 503 too) while running ones continue.
+// (/ready turns 503 too, /health stays 200) while running ones continue.
 func (s *Server) StartDrain() {
 	if s.draining.Swap(true) {
 		return
@@ -269,9 +308,19 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	if strings.HasPrefix(label, "/v1/models/") {
 		label = "/v1/models/{model}"
 	}
+	r, authErr := s.authHTTP(r)
+	r, acc, idErr := beginRecord(rec, r)
+	s.setCORS(rec, r)
 	switch {
 	case !s.hostAllowed(r.Host):
 		writeError(rec, errHostNotAllowed(r.Host))
+	case ok && isPreflight(r):
+		if err := s.preflight(rec, r, rt.method); err != nil {
+			writeError(rec, err)
+		}
+	case ok && authErr != nil:
+		rec.Header().Set("WWW-Authenticate", `Bearer realm="sluice"`)
+		writeError(rec, authErr)
 	case !ok:
 		label = "other"
 		writeError(rec, notFound("", "no such endpoint: %s %s", r.Method, r.URL.Path))
@@ -279,6 +328,8 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		rec.Header().Set("Allow", rt.method)
 		writeError(rec, &apiError{Status: http.StatusMethodNotAllowed, Type: "invalid_request_error",
 			Message: fmt.Sprintf("method %s is not allowed on %s; use %s", r.Method, r.URL.Path, rt.method)})
+	case idErr != nil:
+		writeError(rec, idErr)
 	default:
 		var err error
 		if rt.method == http.MethodPost {
@@ -291,7 +342,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			if rec.status == 0 {
 				writeError(rec, s.apiErr(err))
 			} else {
-				s.log.Warn("request failed after the response started", "path", r.URL.Path, "err", err)
+				s.log.Warn("request failed after the response started", "request_id", acc.id, "path", r.URL.Path, "err", err)
 			}
 		}
 	}
@@ -300,6 +351,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusOK
 	}
 	s.metrics.countHTTP(label, status)
+	s.logAccess(r, acc, status)
 }
 
 func (s *Server) apiErr(err error) *apiError {
@@ -401,60 +453,12 @@ func (s *Server) handleModel(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// healthy reports whether every model is healthy and the server is not
-// draining, with a reason when not.
-func (s *Server) healthy() (bool, map[string]string) {
-	status := map[string]string{}
-	ok := !s.Draining()
-	es := s.entries()
-	if len(es) == 0 {
-		ok = false
-	}
-	for _, e := range es {
-		st := e.m.Stats()
-		switch {
-		case st.Draining:
-			status[e.name] = "draining"
-			ok = false
-		case !st.Healthy:
-			status[e.name] = "unhealthy"
-			ok = false
-		default:
-			status[e.name] = "ok"
-		}
-	}
-	return ok, status
-}
-
-func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) error {
-	ok, models := s.healthy()
-	code, st := http.StatusOK, "ok"
-	if !ok {
-		code, st = http.StatusServiceUnavailable, "unavailable"
-		if s.Draining() {
-			st = "draining"
-		}
-	}
-	writeJSON(w, code, map[string]any{"status": st, "models": models})
-	return nil
-}
-
-func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) error {
-	ok, _ := s.healthy()
-	if !ok {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false})
-		return nil
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"ready": true})
-	return nil
-}
-
 func (s *Server) handleVersion(w http.ResponseWriter, r *http.Request) error {
 	names := make([]string, 0)
 	for _, e := range s.entries() {
 		names = append(names, e.name)
 	}
 	sort.Strings(names)
-	writeJSON(w, http.StatusOK, map[string]any{"version": s.opts.Version, "models": names})
+	writeJSON(w, http.StatusOK, map[string]any{"version": s.opts.Version, "commit": s.opts.Commit, "models": names})
 	return nil
 }

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"strings"
+	"time"
 
 	"github.com/sluice-llm/sluice/engine"
 	"github.com/sluice-llm/sluice/kernels/cpu"
@@ -103,6 +105,66 @@ func (o *serveOptions) validate() error {
 	}
 	if _, err := parseLogLevel(o.logLevel); err != nil {
 		return fmt.Errorf("--log-level: %v", err)
+	}
+	return o.validateOps()
+}
+
+// validateOps checks the operating flags: logs, deadlines, probes, CORS,
+// TLS and API keys.
+func (o *serveOptions) validateOps() error {
+	if o.logFormat != "text" && o.logFormat != "json" {
+		return fmt.Errorf("--log-format %q: want text or json", o.logFormat)
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"request-timeout", o.requestTimeout}, {"stall-timeout", o.stallTimeout}, {"ready-max-ttft", o.readyMaxTTFT}} {
+		if d.v < 0 {
+			return fmt.Errorf("--%s %v: must not be negative (0: off)", d.name, d.v)
+		}
+	}
+	if err := intFlag("ready-max-queue", o.readyMaxQueue, 0, maxFlagQueue); err != nil {
+		return err
+	}
+	for _, c := range o.origins() {
+		if c != "*" && !strings.HasPrefix(c, "http://") && !strings.HasPrefix(c, "https://") {
+			return fmt.Errorf("--cors-origin %q: want an origin such as https://app.example, or '*'", c)
+		}
+	}
+	if (o.tlsCert == "") != (o.tlsKey == "") {
+		return errors.New("--tls-cert and --tls-key go together: give both, or neither for plain HTTP")
+	}
+	return o.loadKeys()
+}
+
+// loadKeys collects the API keys of --api-key and --api-key-file into
+// o.keys, refusing empty ones and a file that gives none.
+func (o *serveOptions) loadKeys() error {
+	o.keys = nil
+	for _, k := range o.apiKeys {
+		if strings.TrimSpace(k) == "" {
+			return errors.New("--api-key is empty")
+		}
+		o.keys = append(o.keys, strings.TrimSpace(k))
+	}
+	if o.apiKeyFile != "" {
+		data, err := os.ReadFile(o.apiKeyFile)
+		if err != nil {
+			return fmt.Errorf("--api-key-file: %v", err)
+		}
+		n := 0
+		for _, line := range strings.Split(string(data), "\n") {
+			if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+				o.keys = append(o.keys, line)
+				n++
+			}
+		}
+		if n == 0 {
+			return fmt.Errorf("--api-key-file %s holds no key (one per line)", o.apiKeyFile)
+		}
+	}
+	if o.metricsAuth && len(o.keys) == 0 {
+		return errors.New("--metrics-auth needs --api-key or --api-key-file")
 	}
 	return nil
 }

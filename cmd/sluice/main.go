@@ -31,6 +31,10 @@ func register(c *command) {
 	commands[c.name] = c
 }
 
+// errInterrupted marks a command stopped by SIGINT or SIGTERM: exit
+// status 130, as a shell reports a process ended by Ctrl-C.
+var errInterrupted = errors.New("interrupted")
+
 // errUsage marks an error caused by bad command-line usage (exit status 2).
 var errUsage = errors.New("usage")
 
@@ -59,6 +63,10 @@ func main() {
 // runMain runs the CLI and returns the process exit status. It is separate
 // from main so tests can drive the CLI in-process.
 func runMain(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 1 && (args[0] == "--version" || args[0] == "-version") {
+		fmt.Fprintln(stdout, readVersion())
+		return 0
+	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(stdout)
 		if len(args) == 0 {
@@ -79,6 +87,9 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "sluice %s: %s\n", c.name, msg)
 		if errors.Is(err, errUsage) {
 			return 2
+		}
+		if errors.Is(err, errInterrupted) {
+			return 130
 		}
 		return 1
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/sluice-llm/sluice/engine"
@@ -34,6 +35,12 @@ type stringList []string
 
 func (s *stringList) String() string     { return strings.Join(*s, ",") }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+// runSignals returns the context that Ctrl-C (SIGINT) or SIGTERM ends:
+// generation stops and run exits with status 130 (tests replace it).
+var runSignals = func() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
 
 // runOptions are the flags of `sluice run`.
 type runOptions struct {
@@ -163,7 +170,7 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 	}
 	smp.AcceptPrompt(ids)
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := runSignals()
 	defer stop()
 	dec := tok.NewStreamDecoder()
 	stopper := sample.NewStopMatcher(o.stops)
@@ -199,6 +206,10 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 	}
 	if sampleErr != nil {
 		return sampleErr
+	}
+	if ctx.Err() != nil {
+		io.WriteString(stdout, "\n")
+		return errInterrupted
 	}
 	if !stopper.Stopped() {
 		text, _ := stopper.Push(dec.Flush())

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -14,8 +16,12 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 
 	"github.com/sluice-llm/sluice/engine"
 	"github.com/sluice-llm/sluice/server"
@@ -67,10 +73,26 @@ type serveOptions struct {
 	maxConnections   int
 	allowedHosts     string
 	exposePaths      bool
+	apiKeys          stringList // --api-key
+	apiKeyFile       string
+	metricsAuth      bool
+	keys             []string // apiKeys and apiKeyFile's keys, set by validate
+	corsOrigins      stringList
+	requestTimeout   time.Duration
+	stallTimeout     time.Duration
+	readyMaxTTFT     time.Duration
+	readyMaxQueue    int
+	clientPriority   bool // --allow-client-priority
+	logFormat        string
+	tlsCert, tlsKey  string
 }
 
 // defaultMaxConnections is the default of --max-connections.
 const defaultMaxConnections = 1024
+
+// defaultStallTimeout is the default of --stall-timeout: far longer than
+// any healthy step, even a long prefill on a slow CPU.
+const defaultStallTimeout = 5 * time.Minute
 
 // shutdownGrace is how long the HTTP and gRPC servers wait, once the
 // drain has ended, for the last bytes of each reply to reach the clients.
@@ -112,6 +134,18 @@ var serveEnv = []struct{ flag, env string }{
 	{"max-connections", "SLUICE_MAX_CONNECTIONS"},
 	{"allowed-hosts", "SLUICE_ALLOWED_HOSTS"},
 	{"expose-paths", "SLUICE_EXPOSE_PATHS"},
+	{"api-key", "SLUICE_API_KEY"},
+	{"api-key-file", "SLUICE_API_KEY_FILE"},
+	{"metrics-auth", "SLUICE_METRICS_AUTH"},
+	{"cors-origin", "SLUICE_CORS_ORIGIN"},
+	{"request-timeout", "SLUICE_REQUEST_TIMEOUT"},
+	{"stall-timeout", "SLUICE_STALL_TIMEOUT"},
+	{"ready-max-ttft", "SLUICE_READY_MAX_TTFT"},
+	{"ready-max-queue", "SLUICE_READY_MAX_QUEUE"},
+	{"allow-client-priority", "SLUICE_ALLOW_CLIENT_PRIORITY"},
+	{"log-format", "SLUICE_LOG_FORMAT"},
+	{"tls-cert", "SLUICE_TLS_CERT"},
+	{"tls-key", "SLUICE_TLS_KEY"},
 }
 
 func serveFlags(fs *flag.FlagSet, o *serveOptions) {
@@ -147,6 +181,18 @@ func serveFlags(fs *flag.FlagSet, o *serveOptions) {
 	fs.IntVar(&o.maxConnections, "max-connections", defaultMaxConnections, "HTTP connections open at once; more wait until one closes (0: no limit)")
 	fs.StringVar(&o.allowedHosts, "allowed-hosts", "", "comma-separated `names` accepted in the Host header (others get 403), '*' for any (default: localhost, 127.0.0.1, ::1 and --host when it is a loopback address; any host otherwise)")
 	fs.BoolVar(&o.exposePaths, "expose-paths", false, "show models' absolute file paths in /v1/models and gRPC ListModels (default: file names only)")
+	fs.Var(&o.apiKeys, "api-key", "require `KEY` as \"Authorization: Bearer KEY\" on every API route (repeatable; prefer --api-key-file or $SLUICE_API_KEY: arguments show in ps)")
+	fs.StringVar(&o.apiKeyFile, "api-key-file", "", "`file` of accepted API keys, one per line (blank lines and # comments ignored)")
+	fs.Var(&o.corsOrigins, "cors-origin", "browser `origin` (https://app.example) allowed to call the API, '*' for any (repeatable; $SLUICE_CORS_ORIGIN takes a comma-separated list); default: none")
+	fs.DurationVar(&o.requestTimeout, "request-timeout", 0, "longest a generation request may take, queueing included; then it ends with finish_reason timeout (a 504 without streaming) and its KV blocks are freed (0: no limit; a request's \"timeout\" field can only shorten it)")
+	fs.DurationVar(&o.stallTimeout, "stall-timeout", defaultStallTimeout, "/health fails when a model's step loop has work but completed no step for this long (0: never)")
+	fs.DurationVar(&o.readyMaxTTFT, "ready-max-ttft", 0, "/ready fails while a model's p99 time to first token over the last minute is above this (0: no limit)")
+	fs.IntVar(&o.readyMaxQueue, "ready-max-queue", 0, "/ready fails while more requests than this wait for a model (0: no limit)")
+	fs.BoolVar(&o.clientPriority, "allow-client-priority", false, "let requests set \"priority\" (lower runs first, as in vLLM); without it a non-zero priority gets 400")
+	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text (key=value) or json (one object per line); either way one access-log line per request")
+	fs.StringVar(&o.tlsCert, "tls-cert", "", "PEM certificate `file` (chain) to serve HTTPS and gRPC over TLS; needs --tls-key; reloaded on SIGHUP")
+	fs.StringVar(&o.tlsKey, "tls-key", "", "PEM private key `file` of --tls-cert")
+	fs.BoolVar(&o.metricsAuth, "metrics-auth", false, "with API keys, require one on /metrics too (probes /health, /ready never need one)")
 }
 
 // applyEnv sets the flags that the command line does not set from their
@@ -213,6 +259,42 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (*s
 	return o, nil
 }
 
+// logger returns serve's logger (--log-level, --log-format) and say,
+// which prints a notice for the operator: a "sluice serve: " line in text
+// format, a log record in JSON format (so that every line parses).
+func (o *serveOptions) logger(stderr io.Writer) (*slog.Logger, func(format string, args ...any)) {
+	level, _ := parseLogLevel(o.logLevel)
+	ho := &slog.HandlerOptions{Level: level}
+	if o.logFormat == "json" {
+		log := slog.New(slog.NewJSONHandler(stderr, ho))
+		return log, func(format string, args ...any) { log.Info(fmt.Sprintf(format, args...)) }
+	}
+	return slog.New(slog.NewTextHandler(stderr, ho)), func(format string, args ...any) {
+		fmt.Fprintf(stderr, "sluice serve: "+format+"\n", args...)
+	}
+}
+
+// lineLogger turns each line written to it into a log record, so that
+// messages printed for a terminal fit a JSON log.
+type lineLogger struct {
+	log *slog.Logger
+	buf []byte
+}
+
+func (l *lineLogger) Write(p []byte) (int, error) {
+	l.buf = append(l.buf, p...)
+	for {
+		i := bytes.IndexAny(l.buf, "\r\n")
+		if i < 0 {
+			return len(p), nil
+		}
+		if line := strings.TrimSpace(string(l.buf[:i])); line != "" {
+			l.log.Info(line)
+		}
+		l.buf = l.buf[i+1:]
+	}
+}
+
 func parseLogLevel(s string) (slog.Level, error) {
 	var l slog.Level
 	err := l.UnmarshalText([]byte(s))
@@ -254,56 +336,52 @@ func (o *serveOptions) engineConfig(name string, files ...string) engine.Config 
 	return cfg
 }
 
-// serveSignals returns the context that ends serving (tests replace it).
-var serveSignals = func() (context.Context, context.CancelFunc) {
-	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+// serveHUP returns a channel that receives every SIGHUP (reload the TLS
+// certificate) and a function that stops the delivery (tests replace it).
+var serveHUP = func() (<-chan os.Signal, func()) {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGHUP)
+	return ch, func() { signal.Stop(ch) }
 }
 
-// serveVersion is reported by /version.
-var serveVersion = "dev"
+// serveSignals returns a channel that receives every SIGINT and SIGTERM,
+// and a function that stops the delivery (tests replace it). The first
+// signal starts the drain, a second one ends it at once.
+var serveSignals = func() (<-chan os.Signal, func()) {
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	return ch, func() { signal.Stop(ch) }
+}
 
 func runServe(args []string, stdout, stderr io.Writer) error {
 	o, err := parseServe(args, os.Getenv, stderr)
 	if err != nil {
 		return err
 	}
-	level, _ := parseLogLevel(o.logLevel)
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	var certs *server.CertReloader // nil: plain HTTP and gRPC
+	if o.tlsCert != "" {
+		if certs, err = server.NewCertReloader(o.tlsCert, o.tlsKey); err != nil {
+			return fmt.Errorf("%w: %v", errUsage, err)
+		}
+	}
+	log, say := o.logger(stderr)
+	progress := stderr // pull and synth messages
+	if o.logFormat == "json" {
+		progress = &lineLogger{log: log}
+	}
 	var threadNote string
 	if o.threads, threadNote = engine.ResolveThreads(o.threads, o.threadsForce); threadNote != "" {
 		log.Warn("threads capped", "detail", threadNote)
 	}
 
+	if o.dummyDefault {
+		say("no model given: serving the random-weight dummy model %s (its output is noise) — pass -m MODEL.gguf for a real one", defaultServeModel)
+	}
 	// Resolve every model reference first (pulling on first use), so a bad
 	// reference fails before anything is loaded.
-	specs := o.specs()
-	if o.dummyDefault {
-		fmt.Fprintf(stderr, "sluice serve: no model given: serving the random-weight dummy model %s (its output is noise) — pass -m MODEL.gguf for a real one\n", defaultServeModel)
-	}
-	paths := make([][]string, len(specs))
-	seen := map[string]bool{}
-	for i, sp := range specs {
-		if paths[i], err = resolveModelPaths(sp.ref, o.offline, stderr); err != nil {
-			return err
-		}
-		name := sp.name
-		if name == "" {
-			name = engine.ModelName(paths[i][0])
-			specs[i].name = name
-		}
-		if seen[name] {
-			return fmt.Errorf("%w: two models are named %q; name them with --model NAME=MODEL or --name", errUsage, name)
-		}
-		seen[name] = true
-	}
-
-	if o.draftModel != "" {
-		if o.spec == "" {
-			o.spec = engine.SpecDraft
-		}
-		if o.draftPath, err = resolveModel(o.draftModel, o.offline, stderr); err != nil {
-			return fmt.Errorf("draft model: %w", err)
-		}
+	specs, paths, err := o.resolveModels(progress)
+	if err != nil {
+		return err
 	}
 
 	cfgs := make([]engine.Config, len(specs))
@@ -325,8 +403,12 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	}
 
 	maxBody, _ := engine.ParseBytes(o.maxBody)
-	srv := server.New(server.Options{Version: serveVersion, MaxBodyBytes: maxBody, Logger: log,
-		ReadTimeout: o.readTimeout, AllowedHosts: o.hosts(), ExposePaths: o.exposePaths, ParseSpecialInContent: o.parseSpecial})
+	bv := readVersion()
+	srv := server.New(server.Options{Version: bv.Version, Commit: bv.commit(), MaxBodyBytes: maxBody, Logger: log,
+		ReadTimeout: o.readTimeout, AllowedHosts: o.hosts(), ExposePaths: o.exposePaths, ParseSpecialInContent: o.parseSpecial,
+		APIKeys: o.keys, MetricsAuth: o.metricsAuth, CORSOrigins: o.origins(),
+		RequestTimeout: o.requestTimeout, StallTimeout: o.stallTimeout, ReadyMaxTTFT: o.readyMaxTTFT, ReadyMaxQueue: o.readyMaxQueue,
+		AllowClientPriority: o.clientPriority})
 	defer srv.Close()
 	start := time.Now()
 	// One memory budget for every model: the group is planned, and
@@ -353,8 +435,55 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
-	ctx, stop := serveSignals()
-	defer stop()
+	return o.listenAndServe(srv, certs, log, say)
+}
+
+// resolveModels resolves every model reference (and the draft model's),
+// pulling on first use with messages to progress, and names the models
+// that have no name. It returns the models and each one's files.
+func (o *serveOptions) resolveModels(progress io.Writer) ([]modelSpec, [][]string, error) {
+	var err error
+	specs := o.specs()
+	paths := make([][]string, len(specs))
+	seen := map[string]bool{}
+	for i, sp := range specs {
+		if paths[i], err = resolveModelPaths(sp.ref, o.offline, progress); err != nil {
+			return nil, nil, err
+		}
+		name := sp.name
+		if name == "" {
+			name = engine.ModelName(paths[i][0])
+			specs[i].name = name
+		}
+		if seen[name] {
+			return nil, nil, fmt.Errorf("%w: two models are named %q; name them with --model NAME=MODEL or --name", errUsage, name)
+		}
+		seen[name] = true
+	}
+
+	if o.draftModel != "" {
+		if o.spec == "" {
+			o.spec = engine.SpecDraft
+		}
+		if o.draftPath, err = resolveModel(o.draftModel, o.offline, progress); err != nil {
+			return nil, nil, fmt.Errorf("draft model: %w", err)
+		}
+	}
+	return specs, paths, nil
+}
+
+// listenAndServe serves srv over HTTP (and gRPC with --grpc-port), over
+// TLS when certs is not nil, until a server fails or a signal starts the
+// shutdown; SIGHUP reloads certs.
+func (o *serveOptions) listenAndServe(srv *server.Server, certs *server.CertReloader, log *slog.Logger, say func(string, ...any)) error {
+	sigs, stopSignals := serveSignals()
+	defer stopSignals()
+	if certs != nil {
+		hup, stopHUP := serveHUP()
+		done := make(chan struct{})
+		defer func() { stopHUP(); close(done) }()
+		go reloadOnHUP(certs, hup, done, log)
+	}
 
 	ln, err := net.Listen("tcp", net.JoinHostPort(o.host, strconv.Itoa(o.port)))
 	if err != nil {
@@ -371,8 +500,12 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 			log.Warn(warn)
 		}
 	}
-	go func() { errc <- hs.Serve(server.Listener(ln, maxConns)) }()
-	fmt.Fprintf(stderr, "sluice serve: listening on http://%s\n", ln.Addr())
+	hl, scheme := server.Listener(ln, maxConns), "http"
+	if certs != nil {
+		hl, scheme = tls.NewListener(hl, certs.Config("h2", "http/1.1")), "https"
+	}
+	go func() { errc <- hs.Serve(hl) }()
+	say("listening on %s://%s", scheme, ln.Addr())
 
 	var grpcStop func(graceful bool)
 	if o.grpcPort > 0 {
@@ -381,7 +514,11 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 			hs.Close()
 			return err
 		}
-		gs := srv.GRPCServer()
+		var gopts []grpc.ServerOption
+		if certs != nil {
+			gopts = append(gopts, grpc.Creds(credentials.NewTLS(certs.Config("h2"))))
+		}
+		gs := srv.GRPCServer(gopts...)
 		go func() { errc <- gs.Serve(gln) }()
 		grpcStop = func(graceful bool) {
 			if graceful {
@@ -390,7 +527,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 				gs.Stop()
 			}
 		}
-		fmt.Fprintf(stderr, "sluice serve: gRPC on %s\n", gln.Addr())
+		say("gRPC on %s", gln.Addr())
 	}
 
 	select {
@@ -400,24 +537,54 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 			grpcStop(false)
 		}
 		return err
-	case <-ctx.Done():
+	case sig := <-sigs:
+		log.Info("signal received: draining; a second signal ends the drain at once", "signal", sig.String())
 	}
-	stop() // a second signal kills the process
-	return shutdown(srv, hs, grpcStop, o.shutdownTimeout, log)
+	return shutdown(srv, hs, grpcStop, o.shutdownTimeout, sigs, log)
 }
 
-// shutdown drains srv within timeout (requests still running then are
-// aborted and their clients get an ending), then stops the HTTP and gRPC
-// servers with a short grace for the last writes, and closes the models.
-// It returns an error, so the command exits non-zero, when requests were
-// cut.
-func shutdown(srv *server.Server, hs *http.Server, grpcStop func(graceful bool), timeout time.Duration, log *slog.Logger) error {
+// reloadOnHUP reloads the TLS certificate on each signal from hup until
+// done closes; a failed reload keeps the certificate in use.
+func reloadOnHUP(certs *server.CertReloader, hup <-chan os.Signal, done <-chan struct{}, log *slog.Logger) {
+	for {
+		select {
+		case <-hup:
+		case <-done:
+			return
+		}
+		if err := certs.Reload(); err != nil {
+			log.Error("SIGHUP: TLS certificate not reloaded; the previous one stays in use", "err", err)
+			continue
+		}
+		log.Info("SIGHUP: TLS certificate reloaded")
+	}
+}
+
+// shutdown drains srv within timeout, or until a second signal arrives on
+// sigs (requests still running then are aborted and their clients get an
+// ending), then stops the HTTP and gRPC servers with a short grace for the
+// last writes, and closes the models. It returns an error, so the command
+// exits non-zero, when requests were cut.
+func shutdown(srv *server.Server, hs *http.Server, grpcStop func(graceful bool), timeout time.Duration, sigs <-chan os.Signal, log *slog.Logger) error {
 	log.Info("shutting down: refusing new requests, waiting for running ones", "timeout", timeout)
 	dctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
+	why := fmt.Sprintf("the shutdown timeout of %v passed", timeout)
+	var second atomic.Bool
+	go func() {
+		select {
+		case <-sigs:
+			second.Store(true)
+			cancel()
+		case <-dctx.Done():
+		}
+	}()
 	var cut *server.DrainError
 	if err := srv.Drain(dctx); errors.As(err, &cut) {
-		log.Warn("shutdown timeout passed: aborted the requests still running", "cut", cut.Cut, "timeout", timeout)
+		if second.Load() {
+			why = "a second signal ended the drain"
+		}
+		log.Warn("aborted the requests still running", "cut", cut.Cut, "why", why)
 	} else if err != nil {
 		log.Warn("drain incomplete", "err", err)
 	}
@@ -439,7 +606,7 @@ func shutdown(srv *server.Server, hs *http.Server, grpcStop func(graceful bool),
 		return err
 	}
 	if cut != nil {
-		return fmt.Errorf("%d requests were cut when the shutdown timeout of %v passed", cut.Cut, timeout)
+		return fmt.Errorf("%d requests were cut: %s", cut.Cut, why)
 	}
 	log.Info("stopped")
 	return nil
@@ -485,6 +652,19 @@ func (o *serveOptions) hosts() []string {
 		return []string{"*"}
 	}
 	return []string{"localhost", "127.0.0.1", "::1", o.host}
+}
+
+// origins is --cors-origin with comma-separated lists split.
+func (o *serveOptions) origins() []string {
+	var out []string
+	for _, v := range o.corsOrigins {
+		for _, x := range strings.Split(v, ",") {
+			if x = strings.TrimSpace(x); x != "" {
+				out = append(out, x)
+			}
+		}
+	}
+	return out
 }
 
 func isLoopback(host string) bool {

@@ -9,11 +9,13 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -281,7 +283,7 @@ func TestServeEndToEnd(t *testing.T) {
 type servedCLI struct {
 	base   string // http://127.0.0.1:PORT
 	stderr *syncBuffer
-	cancel context.CancelFunc
+	cancel func() // sends SIGTERM
 	done   chan error
 }
 
@@ -289,9 +291,17 @@ type servedCLI struct {
 // test's cleanup stops it if the test does not.
 func startServe(t *testing.T, args ...string) *servedCLI {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 4)
 	old := serveSignals
-	serveSignals = func() (context.Context, context.CancelFunc) { return context.WithCancel(ctx) }
+	serveSignals = func() (<-chan os.Signal, func()) { return sigs, func() {} }
+	// cancel sends a signal as SIGTERM does: the first starts the drain,
+	// the second ends it.
+	cancel := func() {
+		select {
+		case sigs <- syscall.SIGTERM:
+		default:
+		}
+	}
 	sv := &servedCLI{stderr: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
 	go func() { sv.done <- runServe(args, io.Discard, sv.stderr) }()
 	t.Cleanup(func() {
@@ -303,7 +313,7 @@ func startServe(t *testing.T, args ...string) *servedCLI {
 		}
 		serveSignals = old
 	})
-	addrRE := regexp.MustCompile(`listening on (http://\S+)`)
+	addrRE := regexp.MustCompile(`listening on (https?://[^\s"]+)`)
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		if m := addrRE.FindStringSubmatch(sv.stderr.String()); m != nil {

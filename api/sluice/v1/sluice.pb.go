@@ -230,7 +230,7 @@ type GenerateRequest struct {
 	Sampling      *SamplingParams          `protobuf:"bytes,7,opt,name=sampling,proto3" json:"sampling,omitempty"`
 	N             int32                    `protobuf:"varint,8,opt,name=n,proto3" json:"n,omitempty"` // choices; 0 = 1
 	IgnoreEos     bool                     `protobuf:"varint,9,opt,name=ignore_eos,json=ignoreEos,proto3" json:"ignore_eos,omitempty"`
-	Priority      int32                    `protobuf:"varint,10,opt,name=priority,proto3" json:"priority,omitempty"`                   // higher runs first
+	Priority      int32                    `protobuf:"varint,10,opt,name=priority,proto3" json:"priority,omitempty"`                   // lower runs first, as in vLLM; needs --allow-client-priority
 	RequestId     string                   `protobuf:"bytes,11,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"` // echoed in responses; generated when empty
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
