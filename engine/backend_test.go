@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"os"
 	"strings"
 	"testing"
 
@@ -29,6 +30,9 @@ var badBackendOptions = []struct {
 func TestBackendsRefuseBadOptions(t *testing.T) {
 	for _, name := range kernels.Names() {
 		for _, tc := range badBackendOptions {
+			if tc.env != "" && name != "cpu" {
+				continue // SLUICE_CPU_PATH is read by the CPU backend only
+			}
 			t.Run(name+"/"+tc.name, func(t *testing.T) {
 				t.Setenv(cpu.EnvPath, tc.env)
 				be, err := kernels.Open(name, tc.opts)
@@ -64,5 +68,22 @@ func TestNewReturnsBackendError(t *testing.T) {
 				e.Close()
 			}
 		})
+	}
+}
+
+// TestCUDABackendWithoutDriver asks for the CUDA backend on a machine
+// without the NVIDIA driver: the error names the library that is missing
+// instead of claiming there is no such backend.
+func TestCUDABackendWithoutDriver(t *testing.T) {
+	if _, err := os.Stat("/dev/nvidiactl"); err == nil {
+		t.Skip("this machine has an NVIDIA GPU; make gpu-check covers the backend")
+	}
+	path := testenv.Shared(t, "models", "stories260K.gguf")
+	e, err := New(Config{ModelPath: path, Backend: "cuda", KVMemory: 1 << 20})
+	if err == nil || !strings.Contains(err.Error(), "libcuda.so.1") {
+		t.Errorf("New with the cuda backend: error %v, want one naming libcuda.so.1", err)
+	}
+	if e != nil {
+		e.Close()
 	}
 }

@@ -14,7 +14,8 @@ import (
 
 	"github.com/sluice-llm/sluice/gguf"
 	"github.com/sluice-llm/sluice/kernels"
-	_ "github.com/sluice-llm/sluice/kernels/cpu" // registers the "cpu" backend
+	_ "github.com/sluice-llm/sluice/kernels/cpu"  // registers the "cpu" backend
+	_ "github.com/sluice-llm/sluice/kernels/cuda" // registers the "cuda" backend
 	"github.com/sluice-llm/sluice/kvcache"
 	"github.com/sluice-llm/sluice/model"
 	"github.com/sluice-llm/sluice/sample"
