@@ -4,7 +4,7 @@ BIN ?= bin/sluice
 MODEL ?=
 PROMPT ?= Once upon a time
 
-.PHONY: build test lint bench fuzz run serve proto clean
+.PHONY: build test lint bench fuzz run serve proto clean gpu-check
 
 build:
 	$(GO) build -trimpath -o $(BIN) ./cmd/sluice
@@ -47,3 +47,25 @@ proto:
 
 clean:
 	rm -rf bin
+
+# Bundle for a GPU machine with neither Go nor network (kernels/cuda/gpucheck/
+# run.sh says what it runs): stripped test binaries, the sluice binary and
+# the shared test data the GPU tests read, in GPU_CHECK_DIR (under 64 MiB).
+# There: GPU_CHECK_DIR/run.sh OUTDIR, which writes OUTDIR/report.json.
+GPU_CHECK_DIR ?= bin/gpu-check
+GPU_CHECK_MODELS ?= stories260K synth-llama-q8_0 synth-llama-q4_0 synth-llama-q4_k_m synth-llama-q6_k synth-qwen2-q4_0 synth-qwen2-q8_0
+SHARED ?= ../shared
+gpu-check:
+	rm -rf $(GPU_CHECK_DIR)
+	mkdir -p $(GPU_CHECK_DIR)/shared/models $(GPU_CHECK_DIR)/shared/golden
+	CGO_ENABLED=1 $(GO) build -trimpath -ldflags='-s -w' -o $(GPU_CHECK_DIR)/sluice ./cmd/sluice
+	CGO_ENABLED=1 $(GO) test -c -trimpath -ldflags='-s -w' -o $(GPU_CHECK_DIR)/cuda.test ./kernels/cuda
+	CGO_ENABLED=1 $(GO) test -c -trimpath -ldflags='-s -w' -o $(GPU_CHECK_DIR)/model.test ./model
+	CGO_ENABLED=1 $(GO) test -c -trimpath -ldflags='-s -w' -o $(GPU_CHECK_DIR)/engine.test ./engine
+	for m in $(GPU_CHECK_MODELS); do \
+		cp $(SHARED)/models/$$m.gguf $(GPU_CHECK_DIR)/shared/models/ && \
+		cp $(SHARED)/golden/$$m.jsonl $(GPU_CHECK_DIR)/shared/golden/ || exit 1; \
+	done
+	cp $(SHARED)/golden/*.txt $(SHARED)/golden/README.md $(GPU_CHECK_DIR)/shared/golden/
+	cp kernels/cuda/gpucheck/run.sh $(GPU_CHECK_DIR)/
+	@du -sh $(GPU_CHECK_DIR)

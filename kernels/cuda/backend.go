@@ -141,6 +141,7 @@ func (b *Backend) FreeMemory() (free, total int64) { return b.info.FreeBytes, b.
 // supported lists the weight formats the kernels read (quant.cuh).
 var supported = []quant.Type{
 	quant.F32, quant.F16, quant.BF16, quant.Q8_0, quant.Q4_0, quant.Q5_0, quant.Q4_K, quant.Q5_K, quant.Q6_K,
+	quant.Q4_1, quant.Q5_1, quant.Q2_K, quant.Q3_K,
 }
 
 // SupportedWeights lists the weight types MatMul and GetRows accept.

@@ -62,8 +62,9 @@ type compiled struct {
 // ptxas statistics (registers, spills) go to the log when verbose is set.
 func compileOptions(arch string, verbose bool) []string {
 	opts := []string{
-		"--gpu-architecture=" + arch, "--std=c++17", "--use_fast_math",
-		"--extra-device-vectorization", "-default-device",
+		// No --use_fast_math: its sin/cos are wrong for rope's large
+		// angles. Kernels call the fast intrinsics (__expf) by name.
+		"--gpu-architecture=" + arch, "--std=c++17", "--extra-device-vectorization", "-default-device",
 	}
 	if verbose {
 		opts = append(opts, "--ptxas-options=-v")

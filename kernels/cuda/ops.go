@@ -203,7 +203,8 @@ func (b *Backend) Rope(x *kernels.Tensor, pos []int32, p kernels.RopeParams) err
 	if p.NeoX {
 		neox = 1
 	}
-	theta := float32(math.Pow(float64(p.Base), -2/float64(dims)))
+	// powf(base, -2.0f/dims) as the CPU backend computes it.
+	theta := float32(math.Pow(float64(p.Base), float64(float32(-2)/float32(dims))))
 	b.args.reset().ptr(xp).ptr(m[0]).ptr(m[1]).i32(x.Cols).i32(p.HeadDim).i32(dims).f32(theta).f32(scale).i32(neox)
 	return b.launch("rope", ropePlan(len(pos), x.Cols/p.HeadDim, dims))
 }

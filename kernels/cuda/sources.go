@@ -23,7 +23,8 @@ type module struct {
 
 // weightNames are the kernel suffixes of the weight formats, in the order
 // of FOR_EACH_WEIGHT in quant.cuh.
-var weightNames = []string{"f32", "f16", "bf16", "q8_0", "q4_0", "q5_0", "q4_k", "q5_k", "q6_k"}
+var weightNames = []string{"f32", "f16", "bf16", "q8_0", "q4_0", "q5_0", "q4_k", "q5_k", "q6_k",
+	"q4_1", "q5_1", "q2_k", "q3_k"}
 
 func perWeight(prefix string) []string {
 	out := make([]string, len(weightNames))

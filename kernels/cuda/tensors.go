@@ -55,17 +55,15 @@ func (b *Backend) NewTensor(t quant.Type, rows, cols int) (*kernels.Tensor, erro
 	return &kernels.Tensor{Type: t, Rows: rows, Cols: cols, Dev: d}, nil
 }
 
-// Weight uploads weight data to the device. Rows must be whole 32-element
-// chunks (every GGUF quant type is; F32/F16/BF16 need cols % 32 == 0).
+// Weight uploads weight data to the device. MatMul and GetRows read rows in
+// 32-element chunks and refuse F32/F16/BF16 weights whose columns are not
+// a multiple of 32; norms and biases may have any width.
 func (b *Backend) Weight(t quant.Type, rows, cols int, data []byte) (*kernels.Tensor, error) {
 	if b.libs == nil {
 		return nil, errClosed
 	}
 	if weightSuffix(t) == "" {
 		return nil, fmt.Errorf("cuda: weight type %v is not supported (supported: %v)", t, supported)
-	}
-	if cols%32 != 0 {
-		return nil, fmt.Errorf("cuda: Weight %v(%d×%d): the columns must be a multiple of 32", t, rows, cols)
 	}
 	n, err := tensorBytes(t, rows, cols)
 	if err != nil {

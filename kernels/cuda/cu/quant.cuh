@@ -138,7 +138,86 @@ struct Q6_KW {
 	}
 };
 
+// Q4_1: 20-byte blocks of 32: f16 d, f16 m, u8 qs[16]; x = d*q + m with
+// nibbles as Q4_0.
+struct Q4_1W {
+	static __device__ __forceinline__ void deq32(const u8 *row, int c, float *out) {
+		const u8 *b = row + (size_t)c * 20;
+		float d = h2f(ld16(b)), m = h2f(ld16(b + 2));
+#pragma unroll
+		for (int k = 0; k < 16; k++) {
+			int q = b[4 + k];
+			out[k] = d * (float)(q & 15) + m;
+			out[k + 16] = d * (float)(q >> 4) + m;
+		}
+	}
+};
+
+// Q5_1: 24-byte blocks of 32: f16 d, f16 m, u8 qh[4], u8 qs[16]; x = d*q + m
+// with 5-bit q as Q5_0.
+struct Q5_1W {
+	static __device__ __forceinline__ void deq32(const u8 *row, int c, float *out) {
+		const u8 *b = row + (size_t)c * 24;
+		float d = h2f(ld16(b)), m = h2f(ld16(b + 2));
+		u32 qh = (u32)b[4] | (u32)b[5] << 8 | (u32)b[6] << 16 | (u32)b[7] << 24;
+#pragma unroll
+		for (int k = 0; k < 16; k++) {
+			int q = b[8 + k];
+			out[k] = d * (float)((q & 15) | (((qh >> k) & 1) << 4)) + m;
+			out[k + 16] = d * (float)((q >> 4) | (((qh >> (k + 16)) & 1) << 4)) + m;
+		}
+	}
+};
+
+// Q2_K: 84-byte super-blocks of 256: u8 scales[16] (low nibble scale, high
+// nibble min), u8 qs[64], f16 d, f16 dmin. Sub-block s takes bits 2(s%4)..
+// of qs[32*(s/4) + k]; its halves use scales[2s] and scales[2s+1];
+// x = d*sc*q - dmin*m.
+struct Q2_KW {
+	static __device__ __forceinline__ void deq32(const u8 *row, int c, float *out) {
+		const u8 *b = row + (size_t)(c / 8) * 84;
+		int s = c % 8, sh = 2 * (s % 4);
+		const u8 *q = b + 16 + 32 * (s / 4);
+		float d = h2f(ld16(b + 80)), mn = h2f(ld16(b + 82));
+		int s0 = b[2 * s], s1 = b[2 * s + 1];
+		float d0 = d * (float)(s0 & 15), m0 = mn * (float)(s0 >> 4);
+		float d1 = d * (float)(s1 & 15), m1 = mn * (float)(s1 >> 4);
+#pragma unroll
+		for (int k = 0; k < 32; k++) {
+			float v = (float)((q[k] >> sh) & 3);
+			out[k] = k < 16 ? d0 * v - m0 : d1 * v - m1;
+		}
+	}
+};
+
+// Q3_K scale i (0..15): 4 low bits from scales[i] or scales[i-8] >> 4, 2
+// high bits from scales[8 + i%4] >> 2(i/4); minus 32.
+__device__ __forceinline__ int scale_q3k(int i, const u8 *sc) {
+	int lo = i < 8 ? sc[i] & 15 : sc[i - 8] >> 4;
+	int hi = (sc[8 + i % 4] >> (2 * (i / 4))) & 3;
+	return (lo | hi << 4) - 32;
+}
+
+// Q3_K: 110-byte super-blocks of 256: u8 hmask[32], u8 qs[64], u8
+// scales[12], f16 d. Sub-block s: 2-bit q from bits 2(s%4) of
+// qs[32*(s/4) + k], minus 4 unless bit s of hmask[k] is set; halves use
+// scales 2s and 2s+1; x = d*scale*q.
+struct Q3_KW {
+	static __device__ __forceinline__ void deq32(const u8 *row, int c, float *out) {
+		const u8 *b = row + (size_t)(c / 8) * 110;
+		int s = c % 8, sh = 2 * (s % 4);
+		const u8 *q = b + 32 + 32 * (s / 4), *sc = b + 96;
+		float d = h2f(ld16(b + 108));
+		float d0 = d * (float)scale_q3k(2 * s, sc), d1 = d * (float)scale_q3k(2 * s + 1, sc);
+#pragma unroll
+		for (int k = 0; k < 32; k++) {
+			int v = ((q[k] >> sh) & 3) - ((b[k] >> s) & 1 ? 0 : 4);
+			out[k] = (k < 16 ? d0 : d1) * (float)v;
+		}
+	}
+};
+
 // Instantiate a kernel macro for every weight format the backend supports.
 #define FOR_EACH_WEIGHT(X) \
 	X(f32, F32W) X(f16, F16W) X(bf16, BF16W) X(q8_0, Q8_0W) X(q4_0, Q4_0W) X(q5_0, Q5_0W) \
-	X(q4_k, Q4_KW) X(q5_k, Q5_KW) X(q6_k, Q6_KW)
+	X(q4_k, Q4_KW) X(q5_k, Q5_KW) X(q6_k, Q6_KW) X(q4_1, Q4_1W) X(q5_1, Q5_1W) X(q2_k, Q2_KW) X(q3_k, Q3_KW)

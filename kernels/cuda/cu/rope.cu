@@ -3,7 +3,7 @@
 //   x (n, cols) F32 holding cols/headDim heads per row; pos (n) int32;
 //   freqs (dims/2) F32 divisors of each frequency or NULL. Pair i of every
 //   head (elements (2i, 2i+1), or (i, i+dims/2) when neox) rotates by
-//   θ = freqScale · pos · thetaScale^i / freqs[i], thetaScale = base^(-2/dims).
+//   θ = freqScale · (pos · thetaScale^i / freqs[i]), thetaScale = base^(-2/dims).
 // grid (n, cols/headDim), block (dims/2 rounded up to 32, at most 256).
 extern "C" __global__ void rope(float *x, const int *pos, const float *freqs, int cols, int headDim, int dims,
 	float thetaScale, float freqScale, int neox) {
@@ -12,7 +12,11 @@ extern "C" __global__ void rope(float *x, const int *pos, const float *freqs, in
 	float p = (float)pos[blockIdx.x];
 	for (int i = threadIdx.x; i < half; i += blockDim.x) {
 		float ff = freqs ? freqs[i] : 1.0f;
-		float th = freqScale * (p * powf(thetaScale, (float)i) / ff);
+		// θ_i by repeated multiplication, as the CPU backend (and GGML)
+		// computes it, so both round the same way.
+		float t = p;
+		for (int k = 0; k < i; k++) t *= thetaScale;
+		float th = freqScale * (t / ff);
 		float s, c;
 		sincosf(th, &s, &c);
 		int a = neox ? i : 2 * i, b = neox ? i + half : 2 * i + 1;
