@@ -39,7 +39,10 @@ type Backend struct {
 	devUsed int64
 }
 
-var _ kernels.Backend = (*Backend)(nil)
+var (
+	_ kernels.Backend      = (*Backend)(nil)
+	_ kernels.DeviceMemory = (*Backend)(nil)
+)
 
 // devBuf is a device allocation; Tensor.Dev holds a *devBuf.
 type devBuf struct {
@@ -134,9 +137,14 @@ func (b *Backend) Device() string {
 		b.info.DriverVersion/1000, b.info.DriverVersion%1000/10)
 }
 
-// FreeMemory returns the device's free memory at creation and in total,
-// in bytes: the memory plan sizes the KV pool from it.
-func (b *Backend) FreeMemory() (free, total int64) { return b.info.FreeBytes, b.info.TotalBytes }
+// FreeDeviceMemory returns the device's free memory at creation and in
+// total, in bytes: the engine's memory plan sizes the KV pool from it.
+func (b *Backend) FreeDeviceMemory() (free, total int64) { return b.info.FreeBytes, b.info.TotalBytes }
+
+// DeviceName names the GPU, e.g. "GPU 0 (NVIDIA H200, sm_90)".
+func (b *Backend) DeviceName() string {
+	return fmt.Sprintf("GPU %d (%s, %s)", b.info.Ordinal, b.info.Name, b.info.Arch())
+}
 
 // supported lists the weight formats the kernels read (quant.cuh).
 var supported = []quant.Type{
