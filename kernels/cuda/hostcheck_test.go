@@ -9,15 +9,16 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/sluice-llm/sluice/quant"
 )
 
-// TestWeightFormatsOnHost compiles quant.cuh's dequantizers for the host
-// with a C++ compiler and checks them against quant.Dequantize for every
-// supported weight format, so the bit layouts are proven without a GPU.
-func TestWeightFormatsOnHost(t *testing.T) {
+// hostBinary compiles a host harness from testdata with $CXX (default g++)
+// and returns the binary's path. Under CI a missing compiler fails the test.
+func hostBinary(t *testing.T, src string, flags ...string) string {
+	t.Helper()
 	cxx := os.Getenv("CXX")
 	if cxx == "" {
 		cxx = "g++"
@@ -28,10 +29,32 @@ func TestWeightFormatsOnHost(t *testing.T) {
 		}
 		t.Skipf("no C++ compiler (%s) here: %v", cxx, err)
 	}
-	bin := filepath.Join(t.TempDir(), "deq_host")
-	if out, err := exec.Command(cxx, "-O1", "-std=c++17", "-Wall", "-Werror", "-Wno-unknown-pragmas", "-o", bin, "testdata/deq_host.cpp").CombinedOutput(); err != nil {
-		t.Fatalf("compiling the host harness: %v\n%s", err, out)
+	bin := filepath.Join(t.TempDir(), strings.TrimSuffix(src, ".cpp"))
+	args := append([]string{"-O1", "-Wall", "-Werror", "-Wno-unknown-pragmas", "-o", bin}, flags...)
+	if out, err := exec.Command(cxx, append(args, "testdata/"+src)...).CombinedOutput(); err != nil {
+		t.Fatalf("compiling %s: %v\n%s", src, err, out)
 	}
+	return bin
+}
+
+// TestKernelsOnHost runs every kernel on the host (simt_host.cpp: one OS
+// thread per CUDA thread, barriers for __syncthreads and warp shuffles)
+// against plain references: indexing, tiling, reductions, split-K and the
+// online softmax are checked without a GPU.
+func TestKernelsOnHost(t *testing.T) {
+	bin := hostBinary(t, "simt_host.cpp", "-std=c++20", "-pthread")
+	out, err := exec.Command(bin).CombinedOutput()
+	t.Logf("%s", out)
+	if err != nil {
+		t.Fatalf("kernels on the host: %v", err)
+	}
+}
+
+// TestWeightFormatsOnHost compiles quant.cuh's dequantizers for the host
+// with a C++ compiler and checks them against quant.Dequantize for every
+// supported weight format, so the bit layouts are proven without a GPU.
+func TestWeightFormatsOnHost(t *testing.T) {
+	bin := hostBinary(t, "deq_host.cpp", "-std=c++17")
 	const rows, cols = 3, 512
 	rng := rand.New(rand.NewSource(1))
 	src := make([]float32, rows*cols)

@@ -10,6 +10,7 @@ typedef long long i64;
 #define WARP 32
 #define NEG_INF (-__int_as_float(0x7f800000))
 
+#ifndef SLUICE_HOST // the host test harness supplies these
 __device__ __forceinline__ float h2f(u16 h) {
 	float f;
 	asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h));
@@ -26,6 +27,7 @@ __device__ __forceinline__ float bf2f(u16 b) { return __uint_as_float(((u32)b) <
 
 // ld16 reads a little-endian 16-bit value from a 2-byte aligned address.
 __device__ __forceinline__ u16 ld16(const u8 *p) { return *(const u16 *)p; }
+#endif
 
 __device__ __forceinline__ float warp_sum(float v) {
 #pragma unroll
