@@ -3,6 +3,7 @@
 #include <dlfcn.h>
 #include <string.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include "dl.h"
 
 static void set_err(char *err, size_t errlen) {
@@ -92,3 +93,60 @@ int sl_nvrtc_size(void *f, void *prog, size_t *n) { return ((int (*)(void *, siz
 int sl_nvrtc_get(void *f, void *prog, char *buf) { return ((int (*)(void *, char *))f)(prog, buf); }
 int sl_nvrtc_destroy(void *f, void **prog) { return ((int (*)(void **))f)(prog); }
 const char *sl_nvrtc_error_string(void *f, int code) { return ((const char *(*)(int))f)(code); }
+
+// ---- fake driver (tests only; see dl.h) ----
+#define SL_FAKE_LOG 64
+static sl_fake_launch fake_log[SL_FAKE_LOG];
+static int fake_n, fake_allocs;
+static int fake_ok_u(unsigned a) { (void)a; return 0; }
+static int fake_ok_p(void *a) { (void)a; return 0; }
+static int fake_alloc(sl_cu_devptr *p, size_t n) {
+	void *m = malloc(n);
+	if (!m) return 2; // CUDA_ERROR_OUT_OF_MEMORY
+	fake_allocs++;
+	*p = (sl_cu_devptr)(uintptr_t)m;
+	return 0;
+}
+static int fake_free(sl_cu_devptr p) {
+	free((void *)(uintptr_t)p);
+	fake_allocs--;
+	return 0;
+}
+static int fake_memset(sl_cu_devptr p, unsigned char v, size_t n, void *s) {
+	(void)s;
+	memset((void *)(uintptr_t)p, v, n);
+	return 0;
+}
+static int fake_htod(sl_cu_devptr d, const void *src, size_t n, void *s) {
+	(void)s;
+	memcpy((void *)(uintptr_t)d, src, n);
+	return 0;
+}
+static int fake_dtoh(void *dst, sl_cu_devptr src, size_t n, void *s) {
+	(void)s;
+	memcpy(dst, (const void *)(uintptr_t)src, n);
+	return 0;
+}
+static int fake_launch(void *fn, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
+	unsigned shmem, void *stream, void **params, void **extra) {
+	(void)by, (void)bz, (void)shmem, (void)stream, (void)extra;
+	sl_fake_launch *l = &fake_log[fake_n++ % SL_FAKE_LOG];
+	l->fn = fn, l->grid[0] = gx, l->grid[1] = gy, l->grid[2] = gz, l->block = bx;
+	for (int k = 0; k < 16; k++) l->args[k] = *(unsigned long long *)params[k];
+	return 0;
+}
+static int fake_error_string(int code, const char **s) {
+	(void)code;
+	*s = "fake driver error";
+	return 0;
+}
+
+void sl_fake_driver(void **fns, int n) {
+	void *all[] = {(void *)fake_ok_u, (void *)fake_ok_p, (void *)fake_alloc, (void *)fake_free, (void *)fake_memset,
+		(void *)fake_htod, (void *)fake_dtoh, (void *)fake_launch, (void *)fake_error_string};
+	for (int i = 0; i < n && i < (int)(sizeof all / sizeof all[0]); i++) fns[i] = all[i];
+}
+int sl_fake_launch_count(void) { return fake_n; }
+sl_fake_launch sl_fake_launch_at(int i) { return fake_log[i % SL_FAKE_LOG]; }
+void sl_fake_reset(void) { fake_n = 0; }
+int sl_fake_live_allocs(void) { return fake_allocs; }

@@ -56,3 +56,17 @@ int sl_nvrtc_destroy(void *f, void **prog);
 const char *sl_nvrtc_error_string(void *f, int code);
 
 #endif
+
+// A fake driver for the package's tests: host memory (malloc) stands in for
+// device memory, copies are memcpy, and launches are recorded, not run.
+// sl_fake_driver fills fns in the order of fakeDriver in fake_test.go.
+typedef struct {
+	void *fn;
+	unsigned grid[3], block;
+	unsigned long long args[16];
+} sl_fake_launch;
+void sl_fake_driver(void **fns, int n);
+int sl_fake_launch_count(void);
+sl_fake_launch sl_fake_launch_at(int i); // the i-th launch since the last reset
+void sl_fake_reset(void);
+int sl_fake_live_allocs(void);

@@ -128,7 +128,10 @@ func (b *Backend) launch(name string, g grid) error {
 	}
 	rc := C.sl_cu_launch(b.drv.launch, f, C.uint(g.X), C.uint(g.Y), C.uint(g.Z), C.uint(g.Threads), 1, 1, 0, b.strm,
 		&b.args.ptrs[0])
-	return b.drv.check("launching "+name, rc)
+	if rc != 0 { // the message is built only on failure: launches do not allocate
+		return b.drv.check("launching "+name, rc)
+	}
+	return nil
 }
 
 // alloc allocates n device bytes (at least 1), tracked for Close.

@@ -137,19 +137,25 @@ func (b *Backend) SiLUMul(dst, gate, up *kernels.Tensor, n int) error {
 	return b.binary("SiLUMul", "silu_mul", dst, gate, up, n)
 }
 
+// binary runs add or silu_mul; the operand names are constants so that a
+// successful call does not allocate.
 func (b *Backend) binary(op, kernel string, dst, a, bb *kernels.Tensor, n int) error {
 	if n < 0 {
 		return fmt.Errorf("cuda: %s: negative n %d", op, n)
 	}
-	ap, err := b.f32(a, op+" a", n, -1)
+	whatA, whatB, whatDst := "Add a", "Add b", "Add dst"
+	if kernel == "silu_mul" {
+		whatA, whatB, whatDst = "SiLUMul gate", "SiLUMul up", "SiLUMul dst"
+	}
+	ap, err := b.f32(a, whatA, n, -1)
 	if err != nil {
 		return err
 	}
-	bp, err := b.f32(bb, op+" b", n, a.Cols)
+	bp, err := b.f32(bb, whatB, n, a.Cols)
 	if err != nil {
 		return err
 	}
-	dp, err := b.f32(dst, op+" dst", n, a.Cols)
+	dp, err := b.f32(dst, whatDst, n, a.Cols)
 	if err != nil {
 		return err
 	}
