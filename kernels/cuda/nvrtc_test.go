@@ -63,7 +63,8 @@ var ptxasStats = regexp.MustCompile(`Function properties for (\w+)[\s\S]*?(\d+) 
 
 // TestNVRTCCompilesEveryKernel compiles every module for every test
 // architecture with the real NVRTC and fails on any error or warning, on a
-// missing kernel, and on register spills.
+// missing kernel, and on register spills. Compilations run in parallel
+// (NVRTC is thread-safe across programs).
 func TestNVRTCCompilesEveryKernel(t *testing.T) {
 	n := openTestNVRTC(t)
 	for _, m := range modules {
@@ -72,39 +73,39 @@ func TestNVRTCCompilesEveryKernel(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, arch := range testArchs {
-			out, err := n.Compile(src, m.File, arch, true)
-			if err != nil {
-				t.Errorf("%s: %v", arch, err)
-				continue
-			}
-			if strings.Contains(out.Log, "warning") || strings.Contains(out.Log, "error") {
-				t.Errorf("%s %s: compiler messages:\n%s", m.File, arch, out.Log)
-			}
-			for _, k := range m.Kernels {
-				if !bytes.Contains(out.Image, []byte(k+"\x00")) {
-					t.Errorf("%s %s: kernel %s missing from the cubin", m.File, arch, k)
+			t.Run(m.File+"/"+arch, func(t *testing.T) {
+				t.Parallel()
+				out, err := n.Compile(src, m.File, arch, true)
+				if err != nil {
+					t.Fatal(err)
 				}
-			}
-			seen := checkSpills(t, m.File+" "+arch, out.Log)
-			for _, k := range m.Kernels {
-				if !seen[k] {
-					t.Errorf("%s %s: no ptxas report for kernel %s in the log", m.File, arch, k)
+				if strings.Contains(out.Log, "warning") || strings.Contains(out.Log, "error") {
+					t.Errorf("compiler messages:\n%s", out.Log)
 				}
-			}
+				seen := checkSpills(t, out.Log)
+				for _, k := range m.Kernels {
+					if !bytes.Contains(out.Image, []byte(k+"\x00")) {
+						t.Errorf("kernel %s missing from the cubin", k)
+					}
+					if !seen[k] {
+						t.Errorf("no ptxas report for kernel %s in the log", k)
+					}
+				}
+			})
 		}
 	}
 }
 
 // checkSpills reads ptxas -v output: one report per kernel, none spilling.
 // It returns the kernels reported.
-func checkSpills(t *testing.T, what, log string) map[string]bool {
+func checkSpills(t *testing.T, log string) map[string]bool {
 	t.Helper()
 	seen := map[string]bool{}
 	for _, s := range ptxasStats.FindAllStringSubmatch(log, -1) {
 		seen[s[1]] = true
-		t.Logf("%s %s: %s registers, spill stores %s B, loads %s B", what, s[1], s[4], s[2], s[3])
+		t.Logf("%s: %s registers, spill stores %s B, loads %s B", s[1], s[4], s[2], s[3])
 		if s[2] != "0" || s[3] != "0" {
-			t.Errorf("%s: kernel %s spills registers (%s B stores, %s B loads)", what, s[1], s[2], s[3])
+			t.Errorf("kernel %s spills registers (%s B stores, %s B loads)", s[1], s[2], s[3])
 		}
 	}
 	return seen
