@@ -82,7 +82,7 @@ func checkAttn(ab *kernels.AttnBatch, p kernels.AttnParams, cacheRows int) (int,
 		return 0, fmt.Errorf("cuda: Attention: %d heads is not a multiple of %d KV heads", p.Heads, p.KVHeads)
 	case p.HeadDim > maxHeadD:
 		return 0, fmt.Errorf("cuda: Attention: head dim %d exceeds %d", p.HeadDim, maxHeadD)
-	case len(ab.Seq) < n || len(ab.Slots) > 0 && len(ab.Slots) < n:
+	case len(ab.Seq) < n:
 		return 0, fmt.Errorf("cuda: Attention: %d sequence ids for %d tokens", len(ab.Seq), n)
 	case ab.BlockSize <= 0 || ab.MaxBlocks <= 0:
 		return 0, fmt.Errorf("cuda: Attention: block size %d and max blocks %d must be positive", ab.BlockSize, ab.MaxBlocks)
