@@ -3,6 +3,7 @@ package cuda
 import (
 	"fmt"
 	"math/rand"
+	"strings"
 	"testing"
 
 	"github.com/sluice-llm/sluice/kernels"
@@ -165,5 +166,60 @@ func TestFakeCloseFreesEverything(t *testing.T) {
 	}
 	if _, err := b.NewTensor(quant.F32, 1, 1); err == nil {
 		t.Error("NewTensor after Close: no error")
+	}
+}
+
+// TestFakeRefusesBadInput: every op returns an error naming the problem,
+// never panics, for bad shapes, ids, slots, block tables and foreign or
+// freed tensors.
+func TestFakeRefusesBadInput(t *testing.T) {
+	b := newFakeBackend(4)
+	defer b.Close()
+	x := fakeTensor(t, b, quant.F32, 2, 64)
+	y := fakeTensor(t, b, quant.F32, 2, 32)
+	w := fakeWeight(t, b, quant.Q8_0, 3, 64)
+	odd, err := b.Weight(quant.F16, 1, 48, make([]byte, 96))
+	if err != nil {
+		t.Fatal(err)
+	}
+	freed := fakeTensor(t, b, quant.F32, 2, 64)
+	b.Free(freed)
+	foreign := &kernels.Tensor{Type: quant.F32, Rows: 2, Cols: 64, Host: make([]byte, 512)}
+	kc := fakeTensor(t, b, quant.F16, 32, 64)
+	q512, kc512 := fakeTensor(t, b, quant.F32, 1, 512), fakeTensor(t, b, quant.F16, 32, 512)
+	ab := &kernels.AttnBatch{Pos: []int32{40}, Seq: []int32{0}, BlockTables: []int32{0, 1}, MaxBlocks: 2, BlockSize: 16}
+	ap := kernels.AttnParams{Heads: 1, KVHeads: 1, HeadDim: 64, Scale: 1}
+	for _, c := range []struct {
+		what string
+		err  error
+		want string
+	}{
+		{"GetRows id past the table", b.GetRows(x, w, []int32{3}), "out of range"},
+		{"GetRows negative id", b.GetRows(x, w, []int32{-1}), "out of range"},
+		{"MatMul dst too narrow", b.MatMul(x, x, w, 2), "columns"},
+		{"MatMul n past x", b.MatMul(y, x, w, 3), "rows"},
+		{"MatMul 48-column weight", b.MatMul(y, y, odd, 1), "multiple of 32"},
+		{"MatMul negative n", b.MatMul(y, x, w, -1), "negative"},
+		{"Add shape mismatch", b.Add(x, x, y, 2), "columns"},
+		{"RMSNorm freed x", b.RMSNorm(x, freed, x, 2, 1e-5), "no device storage"},
+		{"Softmax foreign tensor", b.Softmax(foreign, 1), "no device storage"},
+		{"Argmax nil", b.Argmax(make([]int32, 1), nil), "nil"},
+		{"Rope odd dims", b.Rope(x, []int32{0, 1}, kernels.RopeParams{HeadDim: 64, Dims: 3, Base: 1e4}), "dims"},
+		{"Rope bad base", b.Rope(x, []int32{0, 1}, kernels.RopeParams{HeadDim: 64, Base: 0}), "base"},
+		{"StoreKV slot past the cache", b.StoreKV(kc, kc, x, x, []int32{0, 32}), "out of range"},
+		{"StoreKV F32 into a Q8_0 weight", b.StoreKV(w, w, x, x, []int32{0}), "F32 or F16"},
+		{"Attention position past the blocks", b.Attention(x, x, kc, kc, ab, ap), "outside"},
+		{"Attention head dim 512", b.Attention(q512, q512, kc512, kc512, ab, kernels.AttnParams{Heads: 1, KVHeads: 1, HeadDim: 512}), "head dim"},
+		{"Attention nil batch", b.Attention(x, x, kc, kc, nil, ap), "nil batch"},
+		{"NewTensor Q4_0", func() error { _, err := b.NewTensor(quant.Q4_0, 1, 32); return err }(), "not supported"},
+		{"Weight short data", func() error { _, err := b.Weight(quant.Q8_0, 2, 64, make([]byte, 10)); return err }(), "needs"},
+		{"Weight Q8_1", func() error { _, err := b.Weight(quant.Q8_1, 1, 32, make([]byte, 36)); return err }(), "not supported"},
+	} {
+		if c.err == nil || !strings.Contains(c.err.Error(), c.want) {
+			t.Errorf("%s: error %v, want one containing %q", c.what, c.err, c.want)
+		}
+	}
+	if n := len(b.fakeLaunches()); n != 0 {
+		t.Errorf("%d kernels launched for refused calls", n)
 	}
 }
