@@ -4,7 +4,7 @@ BIN ?= bin/sluice
 MODEL ?=
 PROMPT ?= Once upon a time
 
-.PHONY: build static test lint bench fuzz fuzz-all soak run serve proto clean perfcheck perfcheck-update
+.PHONY: build static test lint bench fuzz fuzz-all soak run serve proto clean perfcheck perfcheck-update gpu-check
 
 # The version and commit that `sluice version` and /version report.
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -93,3 +93,25 @@ perfcheck: build
 # counts moved.
 perfcheck-update: build
 	$(BIN) bench perfcheck --update --baseline bench/baseline.json
+
+# Bundle for a GPU machine with neither Go nor network (kernels/cuda/gpucheck/
+# run.sh says what it runs): stripped test binaries, the sluice binary and
+# the shared test data the GPU tests read, in GPU_CHECK_DIR (under 64 MiB).
+# There: GPU_CHECK_DIR/run.sh OUTDIR, which writes OUTDIR/report.json.
+GPU_CHECK_DIR ?= bin/gpu-check
+GPU_CHECK_MODELS ?= stories260K synth-llama-q8_0 synth-llama-q4_0 synth-llama-q4_k_m synth-llama-q6_k synth-qwen2-q4_0 synth-qwen2-q8_0
+SHARED ?= ../shared
+gpu-check:
+	rm -rf $(GPU_CHECK_DIR)
+	mkdir -p $(GPU_CHECK_DIR)/shared/models $(GPU_CHECK_DIR)/shared/golden
+	CGO_ENABLED=1 $(GO) build -trimpath -ldflags='-s -w' -o $(GPU_CHECK_DIR)/sluice ./cmd/sluice
+	CGO_ENABLED=1 $(GO) test -c -trimpath -ldflags='-s -w' -o $(GPU_CHECK_DIR)/cuda.test ./kernels/cuda
+	CGO_ENABLED=1 $(GO) test -c -trimpath -ldflags='-s -w' -o $(GPU_CHECK_DIR)/model.test ./model
+	CGO_ENABLED=1 $(GO) test -c -trimpath -ldflags='-s -w' -o $(GPU_CHECK_DIR)/engine.test ./engine
+	for m in $(GPU_CHECK_MODELS); do \
+		cp $(SHARED)/models/$$m.gguf $(GPU_CHECK_DIR)/shared/models/ && \
+		cp $(SHARED)/golden/$$m.jsonl $(GPU_CHECK_DIR)/shared/golden/ || exit 1; \
+	done
+	cp $(SHARED)/golden/*.txt $(SHARED)/golden/README.md $(GPU_CHECK_DIR)/shared/golden/
+	cp kernels/cuda/gpucheck/run.sh $(GPU_CHECK_DIR)/
+	@du -sh $(GPU_CHECK_DIR)

@@ -40,18 +40,19 @@ func PlanGroup(cfgs []Config, lengths ...int) (*ProcessPlan, error) {
 	}
 	filled := make([]*Config, len(cfgs))
 	plans := make([]*MemoryPlan, len(cfgs))
+	mem := AvailableMemory()
 	for i := range cfgs {
 		cfg := cfgs[i]
 		if err := cfg.fill(); err != nil {
 			return nil, err
 		}
-		p, err := planModel(&cfg)
+		p, err := planModel(&cfg, &mem)
 		if err != nil {
 			return nil, err
 		}
 		filled[i], plans[i] = &cfg, p
 	}
-	pp, err := sizeGroup(filled, plans, AvailableMemory())
+	pp, err := sizeGroup(filled, plans, mem)
 	if err != nil {
 		return nil, err
 	}
@@ -62,8 +63,9 @@ func PlanGroup(cfgs []Config, lengths ...int) (*ProcessPlan, error) {
 }
 
 // planModel is the base plan of one model (defaults filled in cfg), with
-// the packed copies its backend would make.
-func planModel(cfg *Config) (*MemoryPlan, error) {
+// the packed copies its backend would make. A backend with memory of its
+// own replaces *mem by it (deviceMemory).
+func planModel(cfg *Config, mem *SysMemory) (*MemoryPlan, error) {
 	f, err := openModel(cfg)
 	if err != nil {
 		return nil, err
@@ -74,6 +76,7 @@ func planModel(cfg *Config) (*MemoryPlan, error) {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
 	defer be.Close()
+	deviceMemory(be, mem)
 	m, err := model.Load(f, be, model.Options{})
 	if err != nil {
 		return nil, err
@@ -86,6 +89,17 @@ func planModel(cfg *Config) (*MemoryPlan, error) {
 	}
 	p.PackedBytes = m.PackedBytes()
 	return p, nil
+}
+
+// deviceMemory replaces *mem by the free memory of be's device when be
+// keeps tensors in memory of its own (a GPU backend): the weights and KV
+// caches are allocated there. A process whose models use several such
+// devices is planned against the last one's.
+func deviceMemory(be kernels.Backend, mem *SysMemory) {
+	if d, ok := be.(kernels.DeviceMemory); ok {
+		free, _ := d.FreeDeviceMemory()
+		*mem = SysMemory{Available: free, Source: "free memory of " + d.DeviceName(), Known: true}
+	}
 }
 
 // sizeGroup gives each base plan its KV budget out of the memory mem that

@@ -15,7 +15,8 @@ import (
 
 	"github.com/sluice-llm/sluice/gguf"
 	"github.com/sluice-llm/sluice/kernels"
-	_ "github.com/sluice-llm/sluice/kernels/cpu" // registers the "cpu" backend
+	_ "github.com/sluice-llm/sluice/kernels/cpu"  // registers the "cpu" backend
+	_ "github.com/sluice-llm/sluice/kernels/cuda" // registers the "cuda" backend
 	"github.com/sluice-llm/sluice/kvcache"
 	"github.com/sluice-llm/sluice/model"
 	"github.com/sluice-llm/sluice/sample"
@@ -171,7 +172,9 @@ func loadEngine(cfg Config, hook func()) (_ *Engine, err error) {
 func planEngines(es []*Engine) error {
 	cfgs := make([]*Config, len(es))
 	plans := make([]*MemoryPlan, len(es))
+	mem := AvailableMemory()
 	for i, e := range es {
+		deviceMemory(e.be, &mem)
 		mc := e.model.Config()
 		p, err := basePlan(&e.cfg, e.file, &mc)
 		if err != nil {
@@ -180,7 +183,7 @@ func planEngines(es []*Engine) error {
 		p.PackedBytes = e.model.PackedBytes()
 		cfgs[i], plans[i] = &e.cfg, p
 	}
-	if _, err := sizeGroup(cfgs, plans, AvailableMemory()); err != nil {
+	if _, err := sizeGroup(cfgs, plans, mem); err != nil {
 		return err
 	}
 	for i, e := range es {

@@ -65,6 +65,10 @@ func newTestEngine(t *testing.T, name string, cfg Config) *Engine {
 func newTestEngineHook(t *testing.T, name string, cfg Config, hook func()) *Engine {
 	t.Helper()
 	cfg.ModelPath = testenv.Shared(t, "models", name+".gguf")
+	if cfg.Backend == "" {
+		// make gpu-check runs the engine tests on "cuda"; "" means cpu.
+		cfg.Backend = os.Getenv("SLUICE_TEST_BACKEND")
+	}
 	if cfg.Threads == 0 {
 		cfg.Threads = 1
 	}

@@ -211,3 +211,14 @@ func Names() []string {
 	sort.Strings(names)
 	return names
 }
+
+// DeviceMemory is implemented by backends whose tensors live in memory of
+// their own (a GPU's): memory planning sizes the weights and KV caches out
+// of it instead of the host's.
+type DeviceMemory interface {
+	// FreeDeviceMemory is the device's free and total memory in bytes,
+	// measured when the backend was created, before it allocated anything.
+	FreeDeviceMemory() (free, total int64)
+	// DeviceName names the device for plans and messages.
+	DeviceName() string
+}

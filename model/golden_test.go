@@ -15,6 +15,7 @@ import (
 	"github.com/sluice-llm/sluice/internal/testenv"
 	"github.com/sluice-llm/sluice/kernels"
 	_ "github.com/sluice-llm/sluice/kernels/cpu"
+	_ "github.com/sluice-llm/sluice/kernels/cuda" // SLUICE_TEST_BACKEND=cuda (make gpu-check)
 )
 
 // testBackend is the backend the tests run on: $SLUICE_TEST_BACKEND, or

@@ -26,6 +26,7 @@ func runKV(args []string, stdout, stderr io.Writer) error {
 		fraction                         float64
 		blockSize, ctx, maxSeqs, batched int
 		asJSON, offline                  bool
+		backend                          string
 	)
 	fs.StringVar(&modelRef, "m", "", "model `file` (GGUF) or reference (required; or as the argument)")
 	fs.StringVar(&kvMem, "kv-memory", "", "KV cache `size`, e.g. 512MiB, 4GiB, 1.5G (default: a fraction of available memory)")
@@ -38,6 +39,7 @@ func runKV(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&lengths, "lengths", "", "comma-separated sequence `lengths` to fit (default: context/8, /4, /2 and the context)")
 	fs.BoolVar(&asJSON, "json", false, "print machine-readable JSON")
 	fs.BoolVar(&offline, "offline", false, "never download: the model must be a local file or already stored")
+	fs.StringVar(&backend, "backend", "cpu", "compute backend; a GPU one (cuda) plans out of the GPU's free memory")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage: sluice kv -m MODEL [--kv-memory 4GiB] [--block-size 16] [--ctx N] [--json]")
 		fmt.Fprintln(fs.Output(), "Plans the KV cache without loading the model for compute: blocks, tokens, and how many")
@@ -55,6 +57,7 @@ func runKV(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%w: want one model (-m MODEL), got -m %q and %d arguments", errUsage, modelRef, len(pos))
 	}
 	cfg := engine.Config{
+		Backend:             backend,
 		KVMemoryFraction:    fraction,
 		KVType:              kvType,
 		BlockSize:           blockSize,

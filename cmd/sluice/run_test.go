@@ -113,3 +113,24 @@ func TestRunSeedAndStop(t *testing.T) {
 		t.Errorf("with --stop Lily got %q, want %q", cut, full[:i])
 	}
 }
+
+// TestBackendCUDAWithoutGPU: on a machine without the NVIDIA driver every
+// command that takes --backend cuda fails in one line naming libcuda.so.1.
+func TestBackendCUDAWithoutGPU(t *testing.T) {
+	if _, err := os.Stat("/dev/nvidiactl"); err == nil {
+		t.Skip("this machine has an NVIDIA GPU; make gpu-check covers the backend")
+	}
+	path := testenv.Shared(t, "models", "stories260K.gguf")
+	for _, args := range [][]string{
+		{"run", "--backend", "cuda", "-m", path, "-p", "hi", "-n", "2"},
+		{"kv", "--backend", "cuda", "-m", path},
+		{"serve", "--backend", "cuda", "-m", path, "--dry-run"},
+		{"bench", "engine", "--backend", "cuda", "-m", path, "-p", "8", "-n", "0", "-q"},
+	} {
+		var out, errb bytes.Buffer
+		code := runMain(args, &out, &errb)
+		if code != 1 || !strings.Contains(errb.String(), "libcuda.so.1") || strings.Count(errb.String(), "\n") != 1 {
+			t.Errorf("%v: exit %d, stderr %q; want exit 1 and a one-line error naming libcuda.so.1", args, code, errb.String())
+		}
+	}
+}
