@@ -9,12 +9,17 @@ PROMPT ?= Once upon a time
 build:
 	$(GO) build -trimpath -o $(BIN) ./cmd/sluice
 
-# The race detector runs over the concurrent packages (step loop, scheduler,
-# server); the numeric packages run once without it.
+# The race detector runs over every package with concurrent code or tests:
+# the step loop, scheduler and server, and the ones shared across
+# goroutines (gguf's lazy array decoding, tokenizer and chat templates,
+# the model store, speculation's controller, the CLI's serve). The numeric
+# packages run once without it. internal/layout fails when a package whose
+# tests start goroutines is missing here.
+RACE_PKGS = ./kvcache ./scheduler ./engine ./server ./gguf ./tokenizer ./tokenizer/template ./store ./spec ./cmd/sluice
 test:
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
-	$(GO) test -race -count=1 -timeout 10m ./kvcache ./scheduler ./engine ./server
+	$(GO) test -race -count=1 -timeout 15m $(RACE_PKGS)
 
 lint:
 	@test -z "$$(gofmt -l .)" || (echo "gofmt needed:"; gofmt -l .; exit 1)
