@@ -566,12 +566,27 @@ func TestServeSDKErrors(t *testing.T) {
 
 // TestServeSDKConcurrentClients runs many SDK clients at once against one
 // engine, streaming and not, completions and chat, some cancelled midway.
-// Every request must succeed with exactly its tokens or end in the
+// Every request must succeed with exactly its tokens — the text and token
+// count the same seeded request gets alone, beforehand — or end in the
 // client's cancellation, and the engine must end with no request and no KV
 // block in use. Run it with -race.
 func TestServeSDKConcurrentClients(t *testing.T) {
 	s := newSDKServer(t, Options{}, true, func(c *engine.Config) { c.MaxNumSeqs, c.KVMemory = 8, 32<<20 })
 	const clients, perClient, tokens = 16, 3, 16
+	// want[kind/2][seed]: the text alone (streamed or not gives the same).
+	var want [2][clients]string
+	for g := range clients {
+		for kind := 0; kind < 4; kind += 2 {
+			text, n, err := concurrentRequest(s, kind, false, g, tokens)
+			if err != nil || n != tokens || text == "" {
+				t.Fatalf("kind %d seed %d alone: %d tokens, text %q, %v", kind, g, n, text, err)
+			}
+			want[kind/2][g] = text
+		}
+	}
+	if want[0][0] == want[0][1] && want[0][1] == want[0][2] {
+		t.Fatalf("seeds 0, 1, 2 give the same completion %q: the comparison would prove nothing", want[0][0])
+	}
 	var mu sync.Mutex
 	var ok, cancelled int
 	var wg sync.WaitGroup
@@ -582,15 +597,15 @@ func TestServeSDKConcurrentClients(t *testing.T) {
 			for k := 0; k < perClient; k++ {
 				kind := (g + k) % 4 // completion, streamed completion, chat, streamed chat
 				cancel := (g*perClient+k)%5 == 2
-				got, err := concurrentRequest(s, kind, cancel, g, tokens)
+				text, got, err := concurrentRequest(s, kind, cancel, g, tokens)
 				mu.Lock()
 				switch {
 				case cancel && errors.Is(err, context.Canceled):
 					cancelled++
 				case err != nil:
 					t.Errorf("client %d request %d (kind %d, cancel %v): %v", g, k, kind, cancel, err)
-				case got != tokens:
-					t.Errorf("client %d request %d (kind %d): %d tokens, want %d", g, k, kind, got, tokens)
+				case got != tokens || text != want[kind/2][g]:
+					t.Errorf("client %d request %d (kind %d): %d tokens, text %q; want %d, %q (alone)", g, k, kind, got, text, tokens, want[kind/2][g])
 				default:
 					ok++
 				}
@@ -615,10 +630,10 @@ func TestServeSDKConcurrentClients(t *testing.T) {
 }
 
 // concurrentRequest makes one request of the given kind and returns its
-// completion tokens. With cancel, the request is cancelled after its first
-// streamed chunk (or, not streaming, after a short delay) and the error
-// is the context's.
-func concurrentRequest(s *sdkServer, kind int, cancel bool, seed, tokens int) (int, error) {
+// text (streamed deltas joined) and completion tokens. With cancel, the
+// request is cancelled after its first streamed chunk (or, not streaming,
+// after a short delay) and the error is the context's.
+func concurrentRequest(s *sdkServer, kind int, cancel bool, seed, tokens int) (string, int, error) {
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	maxTokens := tokens
@@ -630,6 +645,7 @@ func concurrentRequest(s *sdkServer, kind int, cancel bool, seed, tokens int) (i
 	if cancel && kind%2 == 0 {
 		time.AfterFunc(20*time.Millisecond, stop)
 	}
+	var text strings.Builder
 	switch kind {
 	case 0, 1:
 		p := openai.CompletionNewParams{
@@ -641,9 +657,12 @@ func concurrentRequest(s *sdkServer, kind int, cancel bool, seed, tokens int) (i
 		if kind == 0 {
 			c, err := s.client.Completions.New(ctx, p)
 			if err != nil {
-				return 0, err
+				return "", 0, err
 			}
-			return int(c.Usage.CompletionTokens), nil
+			if len(c.Choices) != 1 {
+				return "", 0, fmt.Errorf("%d choices", len(c.Choices))
+			}
+			return c.Choices[0].Text, int(c.Usage.CompletionTokens), nil
 		}
 		p.StreamOptions = usage
 		st := s.client.Completions.NewStreaming(ctx, p)
@@ -653,9 +672,13 @@ func concurrentRequest(s *sdkServer, kind int, cancel bool, seed, tokens int) (i
 			if cancel {
 				stop()
 			}
-			n = max(n, int(st.Current().Usage.CompletionTokens))
+			c := st.Current()
+			for _, ch := range c.Choices {
+				text.WriteString(ch.Text)
+			}
+			n = max(n, int(c.Usage.CompletionTokens))
 		}
-		return n, st.Err()
+		return text.String(), n, st.Err()
 	default:
 		p := chatParams("Tell me a story", maxTokens)
 		p.Temperature = openai.Float(0.8)
@@ -664,9 +687,12 @@ func concurrentRequest(s *sdkServer, kind int, cancel bool, seed, tokens int) (i
 		if kind == 2 {
 			c, err := s.client.Chat.Completions.New(ctx, p)
 			if err != nil {
-				return 0, err
+				return "", 0, err
 			}
-			return int(c.Usage.CompletionTokens), nil
+			if len(c.Choices) != 1 {
+				return "", 0, fmt.Errorf("%d choices", len(c.Choices))
+			}
+			return c.Choices[0].Message.Content, int(c.Usage.CompletionTokens), nil
 		}
 		p.StreamOptions = usage
 		st := s.client.Chat.Completions.NewStreaming(ctx, p)
@@ -677,8 +703,12 @@ func concurrentRequest(s *sdkServer, kind int, cancel bool, seed, tokens int) (i
 			if chunks++; cancel && chunks > 2 {
 				stop()
 			}
-			n = max(n, int(st.Current().Usage.CompletionTokens))
+			c := st.Current()
+			for _, ch := range c.Choices {
+				text.WriteString(ch.Delta.Content)
+			}
+			n = max(n, int(c.Usage.CompletionTokens))
 		}
-		return n, st.Err()
+		return text.String(), n, st.Err()
 	}
 }
