@@ -20,6 +20,9 @@ import (
 	"github.com/sluice-llm/sluice/engine"
 	"github.com/sluice-llm/sluice/gguf"
 	"github.com/sluice-llm/sluice/internal/testenv"
+	"github.com/sluice-llm/sluice/kernels"
+	"github.com/sluice-llm/sluice/model"
+	"github.com/sluice-llm/sluice/tokenizer"
 )
 
 // These tests drive a real engine on stories260K through the official
@@ -354,6 +357,14 @@ func TestServeSDKChat(t *testing.T) {
 	if c.Object != "chat.completion" || c.Model != "chat" || !strings.HasPrefix(c.ID, "chatcmpl-") || c.Usage.CompletionTokens == 0 {
 		t.Errorf("object %q model %q id %q usage %+v", c.Object, c.Model, c.ID, c.Usage)
 	}
+	// The reply is the model's own greedy continuation of toolsTemplate's
+	// rendering (written out here), BOS first.
+	rendered := "<|system|>You tell stories.\n<|user|>Once upon a time\n<|assistant|>"
+	refText, refTokens, refFinish := referenceGreedyText(t, testenv.Shared(t, "models", "stories260K.gguf"), rendered, 24)
+	if want != refText || c.Usage.CompletionTokens != int64(refTokens) || string(c.Choices[0].FinishReason) != refFinish {
+		t.Errorf("reply %q (%d tokens, %s), want the model's greedy %q (%d tokens, %s)",
+			want, c.Usage.CompletionTokens, c.Choices[0].FinishReason, refText, refTokens, refFinish)
+	}
 	// The prompt is the template's rendering, token for token.
 	tr := decode[tokenizeResponse](t, post(t, s.ts.URL+"/tokenize",
 		`{"model":"chat","messages":[{"role":"system","content":"You tell stories."},{"role":"user","content":"Once upon a time"}]}`))
@@ -461,6 +472,59 @@ func TestServeSDKChat(t *testing.T) {
 		}
 	})
 	s.waitIdle(t)
+}
+
+// referenceGreedyText is the model package's single-sequence greedy
+// continuation of text (tokenized with BOS, special tokens parsed) for at
+// most n tokens: the decoded text of the tokens before any
+// end-of-generation token, their count, and the finish reason.
+func referenceGreedyText(t *testing.T, path, text string, n int) (string, int, string) {
+	t.Helper()
+	f, err := gguf.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	tok, err := tokenizer.FromGGUF(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	be, err := kernels.Open("cpu", kernels.Options{Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer be.Close()
+	m, err := model.Load(f, be, model.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	prompt := tok.Encode(text, true, true)
+	sess, err := model.NewSession(m, 1, len(prompt)+n, model.SessionOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	out, err := sess.Generate(0, prompt, n, 0, func(logits []float32) (int32, bool) {
+		id := model.Argmax(logits)
+		return id, tok.IsEOG(id)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	finish := "length"
+	if len(out) > 0 && tok.IsEOG(out[len(out)-1]) {
+		finish = "stop"
+	}
+	dec := tok.NewStreamDecoder()
+	var sb strings.Builder
+	for _, id := range out {
+		if !tok.IsEOG(id) {
+			sb.WriteString(dec.Add(id))
+		}
+	}
+	sb.WriteString(dec.Flush())
+	return sb.String(), len(out), finish
 }
 
 func bytesOf(b []int64) []byte {
