@@ -4,7 +4,7 @@ BIN ?= bin/sluice
 MODEL ?=
 PROMPT ?= Once upon a time
 
-.PHONY: build test lint bench fuzz run serve proto clean
+.PHONY: build test lint bench fuzz run serve proto clean sanitize mutate
 
 build:
 	$(GO) build -trimpath -o $(BIN) ./cmd/sluice
@@ -32,6 +32,15 @@ bench:
 FUZZTIME ?= 2m
 fuzz:
 	$(GO) test ./gguf -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
+
+# Mutation testing (not part of test): plant one small bug at a time in
+# MUTATE_PKGS and report per package how many the tests catch, with the
+# survivors. CPU-heavy; runs at low priority. Example:
+#   make mutate MUTATE_PKGS=kvcache,sample MUTATE_FLAGS='-max 150 -budget 30m'
+MUTATE_PKGS ?= kvcache,scheduler,sample,spec,engine
+MUTATE_FLAGS ?=
+mutate:
+	nice -n 15 $(GO) run ./internal/mutate -pkgs $(MUTATE_PKGS) $(MUTATE_FLAGS)
 
 # Serve MODEL (a GGUF path or store reference) on http://127.0.0.1:8080;
 # without MODEL, a random-weight dummy model generated offline.
