@@ -173,6 +173,35 @@ func TestServeSDKCompletions(t *testing.T) {
 		}
 	})
 
+	t.Run("stop as the max_tokens-th token", func(t *testing.T) {
+		text := func(n int, stop string) (string, openai.CompletionChoiceFinishReason) {
+			p := greedy
+			p.MaxTokens = openai.Int(int64(n))
+			if stop != "" {
+				p.Stop = openai.CompletionNewParamsStopUnion{OfString: openai.String(stop)}
+			}
+			c, err := s.client.Completions.New(ctx, p)
+			if err != nil || len(c.Choices) != 1 {
+				t.Fatalf("max_tokens %d, stop %q: %+v, %v", n, stop, c, err)
+			}
+			return c.Choices[0].Text, c.Choices[0].FinishReason
+		}
+		// The first k whose token adds text not seen before it.
+		for k := 3; k < n; k++ {
+			before, _ := text(k, "")
+			upto, _ := text(k+1, "")
+			piece := strings.TrimPrefix(upto, before)
+			if piece == "" || strings.Index(upto, piece) != len(before) {
+				continue
+			}
+			if got, fr := text(k+1, piece); got != before || fr != openai.CompletionChoiceFinishReasonStop {
+				t.Errorf("stop %q completed by token %d of max_tokens %d: %q, %s; want %q, stop", piece, k+1, k+1, got, fr, before)
+			}
+			return
+		}
+		t.Fatalf("no token of %q adds new text", want)
+	})
+
 	t.Run("token ids", func(t *testing.T) {
 		tr := decode[tokenizeResponse](t, post(t, s.ts.URL+"/tokenize", `{"model":"stories","prompt":`+jsonString(prompt)+`}`))
 		ids := make([]int64, len(tr.Tokens))
