@@ -33,6 +33,19 @@ FUZZTIME ?= 2m
 fuzz:
 	$(GO) test ./gguf -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
 
+# The C kernels and the cgo boundary under AddressSanitizer and UBSan: the
+# kernel tests and the model tests (FuzzLoad's seeds, the golden forward
+# passes; -short skips the slow pure-Go comparisons), built by SAN_CC
+# (Debian's clang) with go test -asan, so that an out-of-bounds access in
+# C fails a test instead of passing unseen. TestSteadyStateAllocs counts
+# Go allocations, which -asan changes. CI runs it after make test (about
+# 8 minutes on 2 cores, most of it building the instrumented packages).
+SAN_CC ?= clang
+SAN_CFLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=undefined -fno-sanitize-recover=undefined
+sanitize:
+	CC=$(SAN_CC) CGO_CFLAGS="$(SAN_CFLAGS)" CGO_LDFLAGS="-fsanitize=undefined" \
+		$(GO) test -asan -short -count=1 -timeout 30m -skip '^TestSteadyStateAllocs$$' ./kernels/cpu ./model
+
 # Mutation testing (not part of test): plant one small bug at a time in
 # MUTATE_PKGS and report per package how many the tests catch, with the
 # survivors. CPU-heavy; runs at low priority. Example:
