@@ -805,3 +805,37 @@ func concurrentRequest(s *sdkServer, kind int, cancel bool, seed, tokens int) (s
 		return text.String(), n, st.Err()
 	}
 }
+
+// TestServeSDKEngineClosed: a request the engine ends by closing (not the
+// client by going away) is answered with the 503 of a server going away,
+// not a completion whose finish_reason is the client's "abort".
+func TestServeSDKEngineClosed(t *testing.T) {
+	s := newSDKServer(t, Options{}, false, nil)
+	p := openai.CompletionNewParams{
+		Model:     "stories",
+		Prompt:    openai.CompletionNewParamsPromptUnion{OfString: openai.String("Once upon a time")},
+		MaxTokens: openai.Int(1800),
+	}
+	p.SetExtraFields(map[string]any{"ignore_eos": true})
+	type reply struct {
+		c   *openai.Completion
+		err error
+	}
+	done := make(chan reply, 1)
+	go func() {
+		c, err := s.client.Completions.New(context.Background(), p)
+		done <- reply{c, err}
+	}()
+	eng := s.engines["stories"]
+	for eng.Stats().GenerationTokens == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	if err := eng.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r := <-done
+	if r.err == nil {
+		t.Fatalf("completion after the engine closed: finish %q, %d tokens; want a 503", r.c.Choices[0].FinishReason, r.c.Usage.CompletionTokens)
+	}
+	sdkError(t, "engine closed", r.err, http.StatusServiceUnavailable, "service_unavailable_error", "", "draining")
+}
