@@ -133,13 +133,20 @@ func TestFrequencyAndPresenceTogether(t *testing.T) {
 	if res, _ := s.Sample([]float32{3, 2}); res.Token != 1 {
 		t.Errorf("chose %d, want 1", res.Token)
 	}
-	// Either alone leaves token 0 ahead.
-	for _, q := range [][2]float32{{0.5, 0}, {0, 0.75}} {
-		p.FrequencyPenalty, p.PresencePenalty = q[0], q[1]
-		s, _ := New(p, 2)
+	// Each alone applies too: 0.5 or 0.75 leaves token 0 ahead, 1.5
+	// does not.
+	for _, c := range []struct {
+		freq, pres float32
+		want       int32
+	}{{0.5, 0, 0}, {0, 0.75, 0}, {1.5, 0, 1}, {0, 1.5, 1}} {
+		p.FrequencyPenalty, p.PresencePenalty = c.freq, c.pres
+		s, err := New(p, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
 		s.Accept(0)
-		if res, _ := s.Sample([]float32{3, 2}); res.Token != 0 {
-			t.Errorf("penalties %v: chose %d, want 0", q, res.Token)
+		if res, _ := s.Sample([]float32{3, 2}); res.Token != c.want {
+			t.Errorf("frequency %g, presence %g: chose %d, want %d", c.freq, c.pres, res.Token, c.want)
 		}
 	}
 }
@@ -154,6 +161,11 @@ func TestStopMatcherWholeCharacter(t *testing.T) {
 	}
 	if emit, _ := m.Push("\xe2\x82"); emit != "" {
 		t.Errorf("half a character emitted: %q", emit)
+	}
+	// The earliest occurrence wins, also over one at index 0.
+	m = NewStopMatcher([]string{"ab", "cd"})
+	if emit, stopped := m.Push("abcd"); emit != "" || !stopped || m.Matched() != "ab" {
+		t.Errorf("Push(\"abcd\"): %q, %v, matched %q; want \"\", true, \"ab\"", emit, stopped, m.Matched())
 	}
 	m = NewStopMatcher([]string{"ab", "abc"})
 	if emit, stopped := m.Push("xxabc"); emit != "xx" || !stopped || m.Matched() != "ab" {
