@@ -587,8 +587,9 @@ func (e *Engine) Drain(ctx context.Context) error {
 	}
 }
 
-// Close aborts every request (their streams end with FinishAbort), stops
-// the step loop and frees the model, the KV cache and the backend. Later
+// Close ends every request (their streams end with FinishError and an Err
+// that is ErrClosed: the engine, not the caller, ended them), stops the
+// step loop and frees the model, the KV cache and the backend. Later
 // calls return the first call's result; Submit returns ErrClosed.
 func (e *Engine) Close() error {
 	e.mu.Lock()

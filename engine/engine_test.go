@@ -23,6 +23,7 @@ type golden struct {
 	Generated    []int32 `json:"generated"`
 	Steps        []struct {
 		Top [][]float64 `json:"top"` // [id, logit], best first
+		Lse float64     `json:"lse"` // logsumexp of all logits
 	} `json:"steps"`
 }
 

@@ -374,8 +374,10 @@ func TestClose(t *testing.T) {
 	if err := e.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	if r := collect(t, s); r.final.Finish != FinishAbort {
-		t.Errorf("stream after Close: %+v", r.final)
+	// The engine ended it, not the caller: an error naming the close,
+	// not the caller's abort.
+	if r := collect(t, s); r.final.Finish != FinishError || !errors.Is(r.final.Err, ErrClosed) {
+		t.Errorf("stream after Close: %+v, want FinishError with ErrClosed", r.final)
 	}
 	if _, err := e.Submit(context.Background(), greedy([]int32{1}, 1)); !errors.Is(err, ErrClosed) {
 		t.Errorf("Submit after Close: %v, want ErrClosed", err)

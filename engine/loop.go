@@ -114,7 +114,7 @@ func (e *Engine) run() {
 			e.stepHook()
 		}
 		if quit := lp.intake(); quit {
-			lp.failAll(FinishAbort, nil)
+			lp.failAll(FinishError, ErrClosed)
 			lp.publish()
 			lp.flush()
 			return
@@ -166,7 +166,10 @@ func (lp *loop) intake() (quit bool) {
 		case fatal != nil:
 			lp.finish(r, FinishError, fmt.Errorf("engine: failed: %w", fatal), Event{})
 			continue
-		case quit || r.stream.ctx.Err() != nil:
+		case quit:
+			lp.finish(r, FinishError, ErrClosed, Event{})
+			continue
+		case r.stream.ctx.Err() != nil:
 			lp.finish(r, FinishAbort, nil, Event{})
 			continue
 		}

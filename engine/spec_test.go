@@ -3,10 +3,13 @@ package engine
 import (
 	"context"
 	"fmt"
+	"math"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/sluice-llm/sluice/gguf"
 	"github.com/sluice-llm/sluice/internal/testenv"
@@ -327,34 +330,49 @@ func collectEvents(t *testing.T, s *Stream) []Event {
 }
 
 // TestSpecSeededSampling: sampled requests with speculation complete and
-// are reproducible for a seed, alone or next to other requests.
+// are reproducible for a seed, alone or next to other requests (token for
+// token); other seeds give other outputs.
 func TestSpecSeededSampling(t *testing.T) {
 	gs := loadGolden(t, stories)
 	sp := sample.DefaultParams()
 	sp.Temperature = 0.9
 	sp.TopK = 40
 	sp.RepetitionPenalty = 1.1
-	sp.Seed, sp.HasSeed = 42, true
 	sp.Logprobs, sp.TopLogprobs = true, 3
-	req := func(p []int32) *Request { return &Request{Prompt: p, MaxTokens: 40, Sampling: sp, IgnoreEOS: true} }
-	for _, su := range specSetups()[:2] {
+	req := func(p []int32, seed uint64) *Request {
+		sp := sp
+		sp.Seed, sp.HasSeed = seed, true
+		return &Request{Prompt: p, MaxTokens: 40, Sampling: sp, IgnoreEOS: true}
+	}
+	for _, su := range specSetups()[:3] {
 		e := newTestEngine(t, stories, su.withSpec(t, Config{}))
-		a := collect(t, submit(t, e, req(gs[0].PromptTokens)))
-		b := collect(t, submit(t, e, req(gs[0].PromptTokens)))
+		a := collect(t, submit(t, e, req(gs[0].PromptTokens, 42)))
+		b := collect(t, submit(t, e, req(gs[0].PromptTokens, 42)))
 		if !slices.Equal(a.tokens, b.tokens) || a.text != b.text {
 			t.Errorf("%s: seed 42 twice: %v vs %v", su.name, a.tokens, b.tokens)
 		}
 		if len(a.tokens) != 40 || a.final.Finish != FinishLength || a.events != 40 {
 			t.Errorf("%s: %d tokens, %d events, finish %q", su.name, len(a.tokens), a.events, a.final.Finish)
 		}
+		solo := []result{collect(t, submit(t, e, req(gs[1].PromptTokens, 7))), a, collect(t, submit(t, e, req(gs[2].PromptTokens, 9)))}
 		streams := []*Stream{
-			submit(t, e, req(gs[1].PromptTokens)),
-			submit(t, e, req(gs[2].PromptTokens)),
+			submit(t, e, req(gs[1].PromptTokens, 7)),
+			submit(t, e, req(gs[0].PromptTokens, 42)),
+			submit(t, e, req(gs[2].PromptTokens, 9)),
+			submit(t, e, req(gs[0].PromptTokens, 43)),
+			submit(t, e, req(gs[0].PromptTokens, 44)),
 		}
-		for _, r := range collectAll(t, streams) {
+		rs := collectAll(t, streams)
+		for i, r := range rs {
 			if len(r.tokens) != 40 || r.final.Finish != FinishLength {
 				t.Errorf("%s: %d tokens, finish %q", su.name, len(r.tokens), r.final.Finish)
 			}
+			if i < len(solo) && (!slices.Equal(r.tokens, solo[i].tokens) || r.text != solo[i].text) {
+				t.Errorf("%s: request %d batched:\n got %v\nwant %v (alone)", su.name, i, r.tokens, solo[i].tokens)
+			}
+		}
+		if slices.Equal(rs[1].tokens, rs[3].tokens) || slices.Equal(rs[1].tokens, rs[4].tokens) || slices.Equal(rs[3].tokens, rs[4].tokens) {
+			t.Errorf("%s: seeds 42, 43, 44 gave equal outputs", su.name)
 		}
 		st := e.Stats()
 		t.Logf("%s: %d of %d draft tokens accepted", su.name, st.SpecAcceptedTokens, st.SpecDraftTokens)
@@ -366,33 +384,215 @@ func TestSpecSeededSampling(t *testing.T) {
 	}
 }
 
-// TestSpecAbort: requests cancelled mid-generation give their KV blocks
-// and draft slots back.
+// sampleTokens runs n requests of prompt with params (seeds first,
+// first+1, ...) on e, 32 at a time, and counts the tokens each output has
+// at positions 1..maxTokens-1 (the speculated ones): counts[i-1][token].
+func sampleTokens(t *testing.T, e *Engine, prompt []int32, params sample.Params, maxTokens, n int, first uint64) []map[int32]int {
+	t.Helper()
+	counts := make([]map[int32]int, maxTokens-1)
+	for i := range counts {
+		counts[i] = map[int32]int{}
+	}
+	for done := 0; done < n; {
+		var streams []*Stream
+		for ; done < n && len(streams) < 32; done++ {
+			sp := params
+			sp.Seed, sp.HasSeed = first+uint64(done), true
+			streams = append(streams, submit(t, e, &Request{Prompt: prompt, MaxTokens: maxTokens, Sampling: sp, IgnoreEOS: true}))
+		}
+		for _, r := range collectAll(t, streams) {
+			if len(r.tokens) != maxTokens {
+				t.Fatalf("%d tokens, want %d", len(r.tokens), maxTokens)
+			}
+			for i, tok := range r.tokens[1:] {
+				counts[i][tok]++
+			}
+		}
+	}
+	return counts
+}
+
+// homogeneity is the two-sample chi-square statistic of counts a and b
+// (equal totals), cells with fewer than 10 observations together pooled
+// into one, and its degrees of freedom.
+func homogeneity(a, b map[int32]int) (stat float64, df int) {
+	var smallA, smallB int
+	cells := 0
+	add := func(x, y int) {
+		stat += float64((x-y)*(x-y)) / float64(x+y)
+		cells++
+	}
+	seen := map[int32]bool{}
+	for _, m := range []map[int32]int{a, b} {
+		for tok := range m {
+			if seen[tok] {
+				continue
+			}
+			seen[tok] = true
+			if x, y := a[tok], b[tok]; x+y < 10 {
+				smallA, smallB = smallA+x, smallB+y
+			} else {
+				add(x, y)
+			}
+		}
+	}
+	if smallA+smallB > 0 {
+		add(smallA, smallB)
+	}
+	return stat, cells - 1
+}
+
+// chi2Survival is P(X ≥ x) for X chi-square with df degrees of freedom:
+// the regularised upper incomplete gamma function Q(df/2, x/2).
+func chi2Survival(x float64, df int) float64 {
+	a, z := float64(df)/2, x/2
+	if z <= 0 {
+		return 1
+	}
+	lg, _ := math.Lgamma(a)
+	if z < a+1 {
+		sum, term := 1/a, 1/a
+		for n := 1; n < 1000 && math.Abs(term) > math.Abs(sum)*1e-15; n++ {
+			term *= z / (a + float64(n))
+			sum += term
+		}
+		return 1 - sum*math.Exp(-z+a*math.Log(z)-lg)
+	}
+	// Lentz's continued fraction for Q.
+	const tiny = 1e-300
+	b := z + 1 - a
+	c, d := 1/tiny, 1/b
+	h := d
+	for i := 1; i < 1000; i++ {
+		an := -float64(i) * (float64(i) - a)
+		b += 2
+		d = an*d + b
+		if math.Abs(d) < tiny {
+			d = tiny
+		}
+		c = b + an/c
+		if math.Abs(c) < tiny {
+			c = tiny
+		}
+		d = 1 / d
+		del := d * c
+		h *= del
+		if math.Abs(del-1) < 1e-15 {
+			break
+		}
+	}
+	return math.Exp(-z+a*math.Log(z)-lg) * h
+}
+
+// TestSpecSampledDistribution: speculative sampling through the engine
+// draws the same distribution as plain sampling. The draft (stories260K
+// itself) samples without the request's repetition penalty, so its
+// distribution q differs from the target's p: a verification that lost q
+// would emit the draft's bias. Each speculated position's token counts
+// over 2,000 seeded requests are compared with plain sampling's by a
+// chi-square test at p = 1e-6 (the seeds are fixed: the outcome is
+// deterministic). Without the penalty q = p, and nearly every draft token
+// must be accepted; verifying the drafts as point masses would accept
+// only Σp² of them.
+func TestSpecSampledDistribution(t *testing.T) {
+	if testing.Short() {
+		t.Skip("4,000 sampled requests")
+	}
+	gs := loadGolden(t, stories)
+	prompt := gs[0].PromptTokens
+	const n, maxTokens = 2000, 4
+	sp := sample.DefaultParams()
+	sp.Temperature = 1
+	sp.TopK = 8
+	sp.RepetitionPenalty = 1.8
+	sp.PenaltyLastN = sample.WholeContext
+	su := specSetup{cfg: Config{Spec: SpecDraft, DraftModelPath: stories, SpecTokens: 2}}
+	spe := newTestEngine(t, stories, su.withSpec(t, Config{}))
+	plain := newTestEngine(t, stories, Config{})
+	want := sampleTokens(t, plain, prompt, sp, maxTokens, n, 1)
+	got := sampleTokens(t, spe, prompt, sp, maxTokens, n, n+1)
+	st := spe.Stats()
+	if st.SpecDraftTokens < 2*n {
+		t.Fatalf("%d draft tokens verified over %d requests", st.SpecDraftTokens, n)
+	}
+	for i := range got {
+		stat, df := homogeneity(got[i], want[i])
+		pv := chi2Survival(stat, df)
+		t.Logf("token %d: chi2 %.1f, df %d, p %.3g", i+2, stat, df, pv)
+		if df < 2 || pv < 1e-6 {
+			t.Errorf("token %d: speculative and plain sampling differ: chi2 %.1f with %d df (p %.3g)\nspec  %v\nplain %v",
+				i+2, stat, df, pv, got[i], want[i])
+		}
+	}
+	t.Logf("with the penalty: %d of %d draft tokens accepted", st.SpecAcceptedTokens, st.SpecDraftTokens)
+
+	sp.RepetitionPenalty = 1
+	same := newTestEngine(t, stories, su.withSpec(t, Config{}))
+	sampleTokens(t, same, prompt, sp, maxTokens, 500, 1)
+	st = same.Stats()
+	t.Logf("q = p: %d of %d draft tokens accepted (%.3f)", st.SpecAcceptedTokens, st.SpecDraftTokens, st.SpecAcceptanceRate())
+	if st.SpecDraftTokens < 500 || st.SpecAcceptanceRate() < 0.97 {
+		t.Errorf("drafting with the target itself: %d of %d draft tokens accepted", st.SpecAcceptedTokens, st.SpecDraftTokens)
+	}
+}
+
+// TestSpecAbort: speculating requests cancelled mid-generation end with
+// FinishAbort, long before their max_tokens, and give their KV blocks and
+// draft slots back. The loop runs a counted number of iterations (at most
+// 9 tokens each) before the cancellations, then waits until all six
+// aborts are queued, so no request can reach its length first.
 func TestSpecAbort(t *testing.T) {
 	gs := loadGolden(t, stories)
 	su := specSetup{cfg: Config{Spec: SpecDraft, DraftModelPath: stories}}
-	e := newTestEngineHook(t, stories, su.withSpec(t, Config{}), slowHook)
+	ticks := make(chan struct{}, 64)
+	var entered atomic.Int64
+	e := newTestEngineHook(t, stories, su.withSpec(t, Config{}), func() { entered.Add(1); <-ticks })
+	const maxTokens, iterations = 200, 12
 	var streams []*Stream
 	var cancels []context.CancelFunc
 	for i := range 6 {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancels = append(cancels, cancel)
-		s, err := e.Submit(ctx, &Request{Prompt: gs[i%len(gs)].PromptTokens, MaxTokens: 200, IgnoreEOS: true})
+		s, err := e.Submit(ctx, &Request{Prompt: gs[i%len(gs)].PromptTokens, MaxTokens: maxTokens, IgnoreEOS: true})
 		if err != nil {
 			t.Fatal(err)
 		}
 		streams = append(streams, s)
 	}
+	for range iterations {
+		ticks <- struct{}{}
+	}
 	for i, s := range streams {
 		for range 3 + i {
-			s.Next()
+			if ev, ok := s.Next(); !ok || ev.Done {
+				t.Fatalf("stream %d ended before its cancellation: %+v", i, ev)
+			}
 		}
-		cancels[i]()
 	}
-	for i, r := range collectAll(t, streams) {
-		if r.final.Finish != FinishAbort && r.final.Finish != FinishLength {
-			t.Errorf("stream %d: finish %q", i, r.final.Finish)
+	// The loop waits for a tick it will not get before its next intake.
+	for entered.Load() <= iterations {
+		time.Sleep(time.Millisecond)
+	}
+	for _, cancel := range cancels {
+		cancel()
+	}
+	for {
+		e.mu.Lock()
+		n := len(e.aborts)
+		e.mu.Unlock()
+		if n == len(streams) {
+			break
 		}
+		time.Sleep(time.Millisecond)
+	}
+	close(ticks)
+	for i, r := range collectAll(t, streams) {
+		if r.final.Finish != FinishAbort || r.final.Usage.CompletionTokens > 9*iterations {
+			t.Errorf("stream %d: finish %q after %d tokens, want abort within %d", i, r.final.Finish, r.final.Usage.CompletionTokens, 9*iterations)
+		}
+	}
+	if st := e.Stats(); st.Finished[FinishAbort] != uint64(len(streams)) || st.SpecAcceptedTokens == 0 {
+		t.Errorf("finished %v, %d draft tokens accepted", st.Finished, st.SpecAcceptedTokens)
 	}
 	checkPool(t, e)
 	checkDraftSlots(t, e)

@@ -2,6 +2,7 @@ package kvcache
 
 import (
 	"errors"
+	"math/rand/v2"
 	"slices"
 	"testing"
 )
@@ -543,4 +544,68 @@ func BenchmarkMatch4096(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestHashEveryInput is a property test of the default hash: for random
+// blocks of every length up to 32, changing the token at any one position
+// (to any other value), the parent hash at any one byte, or the extra key
+// changes the hash; so does moving a token from one block into the next.
+func TestHashEveryInput(t *testing.T) {
+	var h sha256Hasher
+	rng := rand.New(rand.NewPCG(1, 2))
+	for n := 1; n <= 32; n++ {
+		toks := make([]int32, n)
+		for i := range toks {
+			toks[i] = rng.Int32N(1 << 17)
+		}
+		var parent Hash
+		for i := range parent {
+			parent[i] = byte(rng.Uint32())
+		}
+		base := h.sum(parent, toks, nil)
+		for i := range toks {
+			orig := toks[i]
+			for _, v := range []int32{orig + 1, orig - 1, orig ^ 1<<16, -orig - 1, 0} {
+				if v == orig {
+					continue
+				}
+				toks[i] = v
+				if h.sum(parent, toks, nil) == base {
+					t.Fatalf("block of %d tokens: token %d changed from %d to %d, hash unchanged", n, i, orig, v)
+				}
+			}
+			toks[i] = orig
+		}
+		if h.sum(parent, toks, nil) != base {
+			t.Fatalf("block of %d tokens: hash not restored with its input", n)
+		}
+		for i := range parent {
+			p := parent
+			p[i] ^= 1 << (i % 8)
+			if h.sum(p, toks, nil) == base {
+				t.Fatalf("block of %d tokens: parent byte %d changed, hash unchanged", n, i)
+			}
+		}
+		if h.sum(parent, toks, []byte{0}) == base {
+			t.Fatalf("block of %d tokens: extra key ignored", n)
+		}
+		if n > 2 {
+			// Same tokens split differently between two chained blocks.
+			a := h.sum(h.sum(parent, toks[:1], nil), toks[1:], nil)
+			b := h.sum(h.sum(parent, toks[:n-1], nil), toks[n-1:], nil)
+			if a == b {
+				t.Fatalf("%d tokens chained as 1+%d and %d+1 hash alike", n, n-1, n-1)
+			}
+		}
+	}
+	// Root hashes differ by their key at every byte.
+	key := []byte("model-fingerprint")
+	root := h.sum(Hash{}, nil, key)
+	for i := range key {
+		k := slices.Clone(key)
+		k[i] ^= 0x20
+		if h.sum(Hash{}, nil, k) == root {
+			t.Fatalf("root key byte %d changed, hash unchanged", i)
+		}
+	}
 }

@@ -62,12 +62,20 @@ func TestBackendAgreement(t *testing.T) {
 	// cache adds rare flips of a K/V value's F16 rounding. F16 weights: the
 	// reference rounds activations to F16 as llama.cpp does. Quantized
 	// weights: 8-bit activation rounding flips (see backendTolerance).
+	// Each limit is about 5× the largest difference measured over the
+	// portable, AVX2 and AVX-512 paths (SLUICE_CPU_PATH): stories260K
+	// 2.1e-6 / 5.8e-4 (F32 / F16 cache), qwen2 2.6e-7 / 1.2e-5,
+	// llama F16 8.3e-4, Q4_K_M 3.0e-2 of the row scale (stories260K's F16
+	// cache, llama F16 and Q4_K_M keep 2e-3, 2e-3 and 6e-2: about 3.5×,
+	// 2.5× and 2×), so that a kernel
+	// rounding more than it should fails here, not only the looser
+	// llama.cpp comparison.
 	for _, c := range []struct {
 		name           string
 		relF32, relF16 float64
 	}{
-		{"stories260K", 2e-5, 2e-3},
-		{"synth-qwen2-f32", 2e-5, 2e-3},
+		{"stories260K", 1e-5, 2e-3},
+		{"synth-qwen2-f32", 1e-6, 6e-5},
 		{"synth-llama-f16", 2e-3, 2e-3},
 		{"synth-llama-q4_k_m", 6e-2, 6e-2},
 	} {

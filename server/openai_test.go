@@ -20,6 +20,9 @@ import (
 	"github.com/sluice-llm/sluice/engine"
 	"github.com/sluice-llm/sluice/gguf"
 	"github.com/sluice-llm/sluice/internal/testenv"
+	"github.com/sluice-llm/sluice/kernels"
+	"github.com/sluice-llm/sluice/model"
+	"github.com/sluice-llm/sluice/tokenizer"
 )
 
 // These tests drive a real engine on stories260K through the official
@@ -168,6 +171,35 @@ func TestServeSDKCompletions(t *testing.T) {
 		if c.Usage.PromptTokens != 5 || c.Usage.CompletionTokens != int64(n) || c.Usage.TotalTokens != int64(5+n) {
 			t.Errorf("usage %+v", c.Usage)
 		}
+	})
+
+	t.Run("stop as the max_tokens-th token", func(t *testing.T) {
+		text := func(n int, stop string) (string, openai.CompletionChoiceFinishReason) {
+			p := greedy
+			p.MaxTokens = openai.Int(int64(n))
+			if stop != "" {
+				p.Stop = openai.CompletionNewParamsStopUnion{OfString: openai.String(stop)}
+			}
+			c, err := s.client.Completions.New(ctx, p)
+			if err != nil || len(c.Choices) != 1 {
+				t.Fatalf("max_tokens %d, stop %q: %+v, %v", n, stop, c, err)
+			}
+			return c.Choices[0].Text, c.Choices[0].FinishReason
+		}
+		// The first k whose token adds text not seen before it.
+		for k := 3; k < n; k++ {
+			before, _ := text(k, "")
+			upto, _ := text(k+1, "")
+			piece := strings.TrimPrefix(upto, before)
+			if piece == "" || strings.Index(upto, piece) != len(before) {
+				continue
+			}
+			if got, fr := text(k+1, piece); got != before || fr != openai.CompletionChoiceFinishReasonStop {
+				t.Errorf("stop %q completed by token %d of max_tokens %d: %q, %s; want %q, stop", piece, k+1, k+1, got, fr, before)
+			}
+			return
+		}
+		t.Fatalf("no token of %q adds new text", want)
 	})
 
 	t.Run("token ids", func(t *testing.T) {
@@ -354,6 +386,14 @@ func TestServeSDKChat(t *testing.T) {
 	if c.Object != "chat.completion" || c.Model != "chat" || !strings.HasPrefix(c.ID, "chatcmpl-") || c.Usage.CompletionTokens == 0 {
 		t.Errorf("object %q model %q id %q usage %+v", c.Object, c.Model, c.ID, c.Usage)
 	}
+	// The reply is the model's own greedy continuation of toolsTemplate's
+	// rendering (written out here), BOS first.
+	rendered := "<|system|>You tell stories.\n<|user|>Once upon a time\n<|assistant|>"
+	refText, refTokens, refFinish := referenceGreedyText(t, testenv.Shared(t, "models", "stories260K.gguf"), rendered, 24)
+	if want != refText || c.Usage.CompletionTokens != int64(refTokens) || string(c.Choices[0].FinishReason) != refFinish {
+		t.Errorf("reply %q (%d tokens, %s), want the model's greedy %q (%d tokens, %s)",
+			want, c.Usage.CompletionTokens, c.Choices[0].FinishReason, refText, refTokens, refFinish)
+	}
 	// The prompt is the template's rendering, token for token.
 	tr := decode[tokenizeResponse](t, post(t, s.ts.URL+"/tokenize",
 		`{"model":"chat","messages":[{"role":"system","content":"You tell stories."},{"role":"user","content":"Once upon a time"}]}`))
@@ -463,6 +503,59 @@ func TestServeSDKChat(t *testing.T) {
 	s.waitIdle(t)
 }
 
+// referenceGreedyText is the model package's single-sequence greedy
+// continuation of text (tokenized with BOS, special tokens parsed) for at
+// most n tokens: the decoded text of the tokens before any
+// end-of-generation token, their count, and the finish reason.
+func referenceGreedyText(t *testing.T, path, text string, n int) (string, int, string) {
+	t.Helper()
+	f, err := gguf.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	tok, err := tokenizer.FromGGUF(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	be, err := kernels.Open("cpu", kernels.Options{Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer be.Close()
+	m, err := model.Load(f, be, model.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	prompt := tok.Encode(text, true, true)
+	sess, err := model.NewSession(m, 1, len(prompt)+n, model.SessionOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	out, err := sess.Generate(0, prompt, n, 0, func(logits []float32) (int32, bool) {
+		id := model.Argmax(logits)
+		return id, tok.IsEOG(id)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	finish := "length"
+	if len(out) > 0 && tok.IsEOG(out[len(out)-1]) {
+		finish = "stop"
+	}
+	dec := tok.NewStreamDecoder()
+	var sb strings.Builder
+	for _, id := range out {
+		if !tok.IsEOG(id) {
+			sb.WriteString(dec.Add(id))
+		}
+	}
+	sb.WriteString(dec.Flush())
+	return sb.String(), len(out), finish
+}
+
 func bytesOf(b []int64) []byte {
 	out := make([]byte, len(b))
 	for i, v := range b {
@@ -565,12 +658,27 @@ func TestServeSDKErrors(t *testing.T) {
 
 // TestServeSDKConcurrentClients runs many SDK clients at once against one
 // engine, streaming and not, completions and chat, some cancelled midway.
-// Every request must succeed with exactly its tokens or end in the
+// Every request must succeed with exactly its tokens — the text and token
+// count the same seeded request gets alone, beforehand — or end in the
 // client's cancellation, and the engine must end with no request and no KV
 // block in use. Run it with -race.
 func TestServeSDKConcurrentClients(t *testing.T) {
 	s := newSDKServer(t, Options{}, true, func(c *engine.Config) { c.MaxNumSeqs, c.KVMemory = 8, 32<<20 })
 	const clients, perClient, tokens = 16, 3, 16
+	// want[kind/2][seed]: the text alone (streamed or not gives the same).
+	var want [2][clients]string
+	for g := range clients {
+		for kind := 0; kind < 4; kind += 2 {
+			text, n, err := concurrentRequest(s, kind, false, g, tokens)
+			if err != nil || n != tokens || text == "" {
+				t.Fatalf("kind %d seed %d alone: %d tokens, text %q, %v", kind, g, n, text, err)
+			}
+			want[kind/2][g] = text
+		}
+	}
+	if want[0][0] == want[0][1] && want[0][1] == want[0][2] {
+		t.Fatalf("seeds 0, 1, 2 give the same completion %q: the comparison would prove nothing", want[0][0])
+	}
 	var mu sync.Mutex
 	var ok, cancelled int
 	var wg sync.WaitGroup
@@ -581,15 +689,15 @@ func TestServeSDKConcurrentClients(t *testing.T) {
 			for k := 0; k < perClient; k++ {
 				kind := (g + k) % 4 // completion, streamed completion, chat, streamed chat
 				cancel := (g*perClient+k)%5 == 2
-				got, err := concurrentRequest(s, kind, cancel, g, tokens)
+				text, got, err := concurrentRequest(s, kind, cancel, g, tokens)
 				mu.Lock()
 				switch {
 				case cancel && errors.Is(err, context.Canceled):
 					cancelled++
 				case err != nil:
 					t.Errorf("client %d request %d (kind %d, cancel %v): %v", g, k, kind, cancel, err)
-				case got != tokens:
-					t.Errorf("client %d request %d (kind %d): %d tokens, want %d", g, k, kind, got, tokens)
+				case got != tokens || text != want[kind/2][g]:
+					t.Errorf("client %d request %d (kind %d): %d tokens, text %q; want %d, %q (alone)", g, k, kind, got, text, tokens, want[kind/2][g])
 				default:
 					ok++
 				}
@@ -614,10 +722,10 @@ func TestServeSDKConcurrentClients(t *testing.T) {
 }
 
 // concurrentRequest makes one request of the given kind and returns its
-// completion tokens. With cancel, the request is cancelled after its first
-// streamed chunk (or, not streaming, after a short delay) and the error
-// is the context's.
-func concurrentRequest(s *sdkServer, kind int, cancel bool, seed, tokens int) (int, error) {
+// text (streamed deltas joined) and completion tokens. With cancel, the
+// request is cancelled after its first streamed chunk (or, not streaming,
+// after a short delay) and the error is the context's.
+func concurrentRequest(s *sdkServer, kind int, cancel bool, seed, tokens int) (string, int, error) {
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	maxTokens := tokens
@@ -629,6 +737,7 @@ func concurrentRequest(s *sdkServer, kind int, cancel bool, seed, tokens int) (i
 	if cancel && kind%2 == 0 {
 		time.AfterFunc(20*time.Millisecond, stop)
 	}
+	var text strings.Builder
 	switch kind {
 	case 0, 1:
 		p := openai.CompletionNewParams{
@@ -640,9 +749,12 @@ func concurrentRequest(s *sdkServer, kind int, cancel bool, seed, tokens int) (i
 		if kind == 0 {
 			c, err := s.client.Completions.New(ctx, p)
 			if err != nil {
-				return 0, err
+				return "", 0, err
 			}
-			return int(c.Usage.CompletionTokens), nil
+			if len(c.Choices) != 1 {
+				return "", 0, fmt.Errorf("%d choices", len(c.Choices))
+			}
+			return c.Choices[0].Text, int(c.Usage.CompletionTokens), nil
 		}
 		p.StreamOptions = usage
 		st := s.client.Completions.NewStreaming(ctx, p)
@@ -652,9 +764,13 @@ func concurrentRequest(s *sdkServer, kind int, cancel bool, seed, tokens int) (i
 			if cancel {
 				stop()
 			}
-			n = max(n, int(st.Current().Usage.CompletionTokens))
+			c := st.Current()
+			for _, ch := range c.Choices {
+				text.WriteString(ch.Text)
+			}
+			n = max(n, int(c.Usage.CompletionTokens))
 		}
-		return n, st.Err()
+		return text.String(), n, st.Err()
 	default:
 		p := chatParams("Tell me a story", maxTokens)
 		p.Temperature = openai.Float(0.8)
@@ -663,9 +779,12 @@ func concurrentRequest(s *sdkServer, kind int, cancel bool, seed, tokens int) (i
 		if kind == 2 {
 			c, err := s.client.Chat.Completions.New(ctx, p)
 			if err != nil {
-				return 0, err
+				return "", 0, err
 			}
-			return int(c.Usage.CompletionTokens), nil
+			if len(c.Choices) != 1 {
+				return "", 0, fmt.Errorf("%d choices", len(c.Choices))
+			}
+			return c.Choices[0].Message.Content, int(c.Usage.CompletionTokens), nil
 		}
 		p.StreamOptions = usage
 		st := s.client.Chat.Completions.NewStreaming(ctx, p)
@@ -676,8 +795,46 @@ func concurrentRequest(s *sdkServer, kind int, cancel bool, seed, tokens int) (i
 			if chunks++; cancel && chunks > 2 {
 				stop()
 			}
-			n = max(n, int(st.Current().Usage.CompletionTokens))
+			c := st.Current()
+			for _, ch := range c.Choices {
+				text.WriteString(ch.Delta.Content)
+			}
+			n = max(n, int(c.Usage.CompletionTokens))
 		}
-		return n, st.Err()
+		return text.String(), n, st.Err()
 	}
+}
+
+// TestServeSDKEngineClosed: a request the engine ends by closing (not the
+// client by going away) is answered with the 503 of a server going away,
+// not a completion whose finish_reason is the client's "abort".
+func TestServeSDKEngineClosed(t *testing.T) {
+	s := newSDKServer(t, Options{}, false, nil)
+	p := openai.CompletionNewParams{
+		Model:     "stories",
+		Prompt:    openai.CompletionNewParamsPromptUnion{OfString: openai.String("Once upon a time")},
+		MaxTokens: openai.Int(1800),
+	}
+	p.SetExtraFields(map[string]any{"ignore_eos": true})
+	type reply struct {
+		c   *openai.Completion
+		err error
+	}
+	done := make(chan reply, 1)
+	go func() {
+		c, err := s.client.Completions.New(context.Background(), p)
+		done <- reply{c, err}
+	}()
+	eng := s.engines["stories"]
+	for eng.Stats().GenerationTokens == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	if err := eng.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r := <-done
+	if r.err == nil {
+		t.Fatalf("completion after the engine closed: finish %q, %d tokens; want a 503", r.c.Choices[0].FinishReason, r.c.Usage.CompletionTokens)
+	}
+	sdkError(t, "engine closed", r.err, http.StatusServiceUnavailable, "service_unavailable_error", "", "draining")
 }

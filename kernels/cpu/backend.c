@@ -19,6 +19,17 @@ struct sl_backend {
 	size_t scratch_cap;
 };
 
+#if SL_X86 && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
+
+// has_f16c reads CPUID leaf 1 directly: clang before 15 does not know
+// "f16c" as a __builtin_cpu_supports feature.
+static int has_f16c(void) {
+	unsigned a, b, c, d;
+	return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C) != 0;
+}
+#endif
+
 int sl_path_available(int path) {
 	switch (path) {
 	case SL_PATH_PORTABLE:
@@ -26,8 +37,7 @@ int sl_path_available(int path) {
 #if SL_X86 && (defined(__GNUC__) || defined(__clang__))
 	case SL_PATH_AVX2:
 		__builtin_cpu_init();
-		return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-		       __builtin_cpu_supports("f16c");
+		return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && has_f16c();
 	case SL_PATH_AVX512:
 		__builtin_cpu_init();
 		return sl_path_available(SL_PATH_AVX2) && __builtin_cpu_supports("avx512f") &&
