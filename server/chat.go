@@ -31,6 +31,7 @@ type chatInput struct {
 	tools               []any
 	extra               map[string]any
 	addGenerationPrompt bool
+	prompt              string // the rendered prompt, once rendered
 }
 
 // parseChat decodes messages, tools and template arguments with
@@ -168,15 +169,11 @@ func (e *entry) renderChat(in *chatInput) ([]int32, error) {
 	if e.tmpl == nil {
 		return nil, badRequest("messages", "%v", e.terr)
 	}
-	now := time.Now()
-	opts := template.ChatOptions{
-		BOS: e.bos, EOS: e.eos, AddGenerationPrompt: in.addGenerationPrompt, Tools: in.tools, Extra: in.extra,
-		Now: func() time.Time { return now }, // the same clock for both renderings
-	}
-	text, err := e.tmpl.RenderChat(in.messages, opts)
+	text, opts, err := e.render(in)
 	if err != nil {
-		return nil, e.templateFailure(err)
+		return nil, err
 	}
+	in.prompt = text
 	var spans []tokenizer.Span
 	if !e.parseSpecialInContent {
 		if spans, err = e.literalSpans(text, in.messages, opts); err != nil {
@@ -186,6 +183,29 @@ func (e *entry) renderChat(in *chatInput) ([]int32, error) {
 	// Templates usually write the BOS text themselves; add it only if not.
 	addSpecial := e.bos == "" || !strings.HasPrefix(text, e.bos)
 	return e.encodeChat(text, addSpecial, spans), nil
+}
+
+// chatText is the conversation rendered by the model's template.
+func (e *entry) chatText(in *chatInput) (string, error) {
+	if e.tmpl == nil {
+		return "", badRequest("messages", "%v", e.terr)
+	}
+	text, _, err := e.render(in)
+	return text, err
+}
+
+// render renders the conversation with the model's template.
+func (e *entry) render(in *chatInput) (string, template.ChatOptions, error) {
+	now := time.Now()
+	opts := template.ChatOptions{
+		BOS: e.bos, EOS: e.eos, AddGenerationPrompt: in.addGenerationPrompt, Tools: in.tools, Extra: in.extra,
+		Now: func() time.Time { return now }, // the same clock for both renderings
+	}
+	text, opts, err := e.renderWithPolyfills(in, opts)
+	if err != nil {
+		return "", opts, e.templateFailure(err)
+	}
+	return text, opts, nil
 }
 
 // templateFailure classifies an error rendering the model's chat
