@@ -23,6 +23,7 @@ type chatRequest struct {
 	TopLogprobs         *int            `json:"top_logprobs"`
 	ChatTemplateKwargs  json.RawMessage `json:"chat_template_kwargs"`
 	AddGenerationPrompt *bool           `json:"add_generation_prompt"`
+	ParallelToolCalls   *bool           `json:"parallel_tool_calls"`
 }
 
 // chatInput is a conversation ready for the template.
@@ -224,8 +225,11 @@ func (e *entry) templateFailure(err error) error {
 }
 
 type chatMessage struct {
-	Role    string  `json:"role,omitempty"`
-	Content *string `json:"content,omitempty"`
+	Role             string         `json:"role,omitempty"`
+	Content          *string        `json:"content,omitempty"`
+	ReasoningContent *string        `json:"reasoning_content,omitempty"`
+	Reasoning        *string        `json:"reasoning,omitempty"`
+	ToolCalls        []toolCallJSON `json:"tool_calls,omitempty"`
 }
 
 type chatLogprob struct {
@@ -312,10 +316,22 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	plan, err := planTools(body.Tools, body.ToolChoice, body.ParallelToolCalls)
+	if err != nil {
+		return err
+	}
+	if tg, err := plan.grammar(e); err != nil {
+		return err
+	} else if tg != nil && g != nil {
+		return badRequest("tool_choice", "tool_choice %q forces a tool call; it cannot be combined with a structured-output format", plan.force)
+	} else if tg != nil {
+		g = tg
+	}
 	prompt, err := e.renderChat(in)
 	if err != nil {
 		return err
 	}
+	popts, parse := e.parserOptions(plan, in.prompt)
 	maxParam := "max_tokens"
 	if body.MaxCompletionTokens != nil {
 		maxParam = "max_completion_tokens"
@@ -334,7 +350,11 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) error {
 	}
 	if body.Stream {
 		resp.Object = "chat.completion.chunk"
-		s.streamChat(r.Context(), w, events, &resp, j, body.Logprobs, body.includeUsage())
+		var ps *chatParsers
+		if parse {
+			ps = newChatParsers(e.format, popts, n)
+		}
+		s.streamChat(r.Context(), w, events, &resp, j, body.Logprobs, body.includeUsage(), ps)
 		return nil
 	}
 	cs, err := s.collect(r.Context(), events, n, body.Logprobs)
@@ -343,7 +363,14 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) error {
 	}
 	for i, c := range cs {
 		fr := finishReason(c.finish)
-		ch := chatChoice{Index: i, Message: &chatMessage{Role: "assistant", Content: strPtr(string(c.text))}, FinishReason: &fr}
+		msg := &chatMessage{Role: "assistant", Content: strPtr(string(c.text))}
+		if parse {
+			var calls bool
+			if msg, calls = parsedMessage(e.format, popts, string(c.text)); calls && fr == "stop" {
+				fr = "tool_calls"
+			}
+		}
+		ch := chatChoice{Index: i, Message: msg, FinishReason: &fr}
 		if body.Logprobs {
 			ch.Logprobs = e.chatLogprobs(c.tokens, c.logprobs, c.tops)
 		}
@@ -355,7 +382,7 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (s *Server) streamChat(ctx context.Context, w http.ResponseWriter, events <-chan choiceEvent, resp *chatResponse, j *job, wantLP, includeUsage bool) {
+func (s *Server) streamChat(ctx context.Context, w http.ResponseWriter, events <-chan choiceEvent, resp *chatResponse, j *job, wantLP, includeUsage bool, ps *chatParsers) {
 	out := newSSE(w)
 	cs := make([]*choice, j.n)
 	for i := range cs {
@@ -378,6 +405,10 @@ func (s *Server) streamChat(ctx context.Context, w http.ResponseWriter, events <
 			continue
 		}
 		if ev.Done && ev.Finish == engine.FinishAbort && ctx.Err() != nil {
+			continue
+		}
+		if ps != nil {
+			ps.send(out, &chunk, ce.index, ev, wantLP, j)
 			continue
 		}
 		if ev.Text == "" && !ev.Done && !(wantLP && ev.HasToken) {

@@ -23,6 +23,7 @@ import (
 
 	"github.com/sluice-llm/sluice/engine"
 	"github.com/sluice-llm/sluice/tokenizer/template"
+	"github.com/sluice-llm/sluice/toolcall"
 )
 
 // DefaultMaxBodyBytes is the request body limit when Options.MaxBodyBytes
@@ -93,6 +94,10 @@ type Options struct {
 	// AllowClientPriority lets requests set "priority" (lower runs
 	// first, as in vLLM); without it a non-zero priority gets 400.
 	AllowClientPriority bool
+	// ReasoningFormat "none" leaves <think> ... </think> inline in
+	// content; otherwise ("" or "auto") models whose template marks
+	// reasoning get it in reasoning_content (and reasoning).
+	ReasoningFormat string
 }
 
 // Server serves registered models over HTTP (Handler) and gRPC.
@@ -131,6 +136,12 @@ type entry struct {
 
 	// parseSpecialInContent is Options.ParseSpecialInContent.
 	parseSpecialInContent bool
+	// format is the tool-call format of the model's chat template
+	// (toolcall.Generic when not recognised); thinks: the template marks
+	// reasoning with <think>; reasoningInline is ReasoningFormat "none".
+	format          *toolcall.Format
+	thinks          bool
+	reasoningInline bool
 }
 
 // New returns a Server with no models.
@@ -192,6 +203,12 @@ func (s *Server) AddModel(name string, m Model) error {
 	}
 	if id := e.tok.EOS(); id >= 0 {
 		e.eos = e.tok.Token(id)
+	}
+	e.format, e.thinks = toolcall.Generic, false
+	e.reasoningInline = s.opts.ReasoningFormat == "none"
+	if src := m.ChatTemplate(); src != "" {
+		e.format, _ = toolcall.Detect(src)
+		e.thinks = toolcall.Thinks(src)
 	}
 	if src := m.ChatTemplate(); src == "" {
 		e.terr = fmt.Errorf("model %s has no chat template (tokenizer.chat_template in its GGUF); use /v1/completions", name)
