@@ -340,6 +340,9 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	j := &job{e: e, id: requestID(r.Context(), "chatcmpl-"), prompts: [][]int32{prompt}, n: n, req: req, timeout: body.limit, rec: record(r.Context()), grammar: g}
+	if g == nil {
+		j.lazy = plan.lazy(e)
+	}
 	events, err := s.run(r.Context(), j)
 	if err != nil {
 		return err

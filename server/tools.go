@@ -113,6 +113,23 @@ func (p *toolPlan) grammar(e *entry) (*grammar.Grammar, error) {
 	return g, nil
 }
 
+// lazy returns the constraint factory of tool_choice "auto": free text
+// until the format's start marker, then valid calls. It is nil when calls
+// are not parsed, or forced, or the tools' schemas are outside what the
+// grammar compiler supports (auto then parses calls without enforcing
+// them).
+func (p *toolPlan) lazy(e *entry) func() engine.Constraint {
+	t, ok := e.tok.(*tokenizer.Tokenizer)
+	if !p.parse || p.force != "" || !ok {
+		return nil
+	}
+	lg, err := toolcall.CompileLazy(t, e.format, p.tools, p.parallel)
+	if err != nil {
+		return nil
+	}
+	return func() engine.Constraint { return lg.New() }
+}
+
 // parserOptions are the output parser's options for a request, and
 // whether output needs parsing at all.
 func (e *entry) parserOptions(p *toolPlan, prompt string) (toolcall.Options, bool) {

@@ -235,6 +235,15 @@ func TestToolChoiceForced(t *testing.T) {
 	}
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() { ts.Close(); srv.Close() })
+	// "auto" on a model that does not write the marker: plain text, the
+	// lazy constraint never triggered.
+	r := post(t, ts.URL+"/v1/chat/completions", `{"model":"hermes","max_tokens":20,"temperature":1,"seed":1,"messages":[{"role":"user","content":"Once upon a time"}],"tools":`+weatherTools+`}`)
+	if r.status != http.StatusOK {
+		t.Fatalf("auto: %d %s", r.status, r.body)
+	}
+	if c := decode[toolResp](t, r).Choices[0]; c.Message.Content == nil || *c.Message.Content == "" || len(c.Message.ToolCalls) != 0 {
+		t.Errorf("auto: %+v", c.Message)
+	}
 	for _, choice := range []string{`"required","parallel_tool_calls":false`, `{"type":"function","function":{"name":"get_time"}}`} {
 		for seed := range 3 {
 			body := `{"model":"hermes","max_tokens":200,"temperature":1,"seed":` + string(rune('0'+seed)) + `,"messages":[{"role":"user","content":"Once upon a time"}],"tools":` + weatherTools + `,"tool_choice":` + choice

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/sluice-llm/sluice/grammar"
 	"github.com/sluice-llm/sluice/tokenizer"
@@ -21,8 +22,37 @@ type Tool struct {
 // name one of the tools', the arguments valid by that tool's schema. With
 // parallel, one or more calls; else exactly one.
 func CallGrammar(tok *tokenizer.Tokenizer, f *Format, tools []Tool, parallel bool) (*grammar.Grammar, error) {
+	seq, err := callSequence(f, tools, parallel)
+	if err != nil {
+		return nil, err
+	}
+	return grammar.CompileSequence(tok, seq, grammar.Options{})
+}
+
+// afterStartGrammar is CallGrammar's language after the first call's
+// Start marker (which the model wrote on its own): the rest of that call,
+// then any further calls, each with its Start.
+func afterStartGrammar(tok *tokenizer.Tokenizer, f *Format, tools []Tool, parallel bool) (*grammar.Grammar, error) {
+	seq, err := callSequence(f, tools, parallel)
+	if err != nil {
+		return nil, err
+	}
+	switch f.Shape {
+	case Array:
+		seq.Open = "["
+	default:
+		seq.Open = ""
+		seq.Sep += f.Start
+		for i := range seq.Items {
+			seq.Items[i].Prefix = strings.TrimPrefix(seq.Items[i].Prefix, f.Start)
+		}
+	}
+	return grammar.CompileSequence(tok, seq, grammar.Options{})
+}
+
+func callSequence(f *Format, tools []Tool, parallel bool) (grammar.Sequence, error) {
 	if len(tools) == 0 {
-		return nil, fmt.Errorf("toolcall: no tools to call")
+		return grammar.Sequence{}, fmt.Errorf("toolcall: no tools to call")
 	}
 	seq := grammar.Sequence{Sep: f.Sep, Min: 1, Max: 1}
 	if parallel {
@@ -51,5 +81,5 @@ func CallGrammar(tok *tokenizer.Tokenizer, f *Format, tools []Tool, parallel boo
 	if f.Shape == Array {
 		seq.Open, seq.Sep, seq.Close = f.Start+"[", ",", "]"+f.End
 	}
-	return grammar.CompileSequence(tok, seq, grammar.Options{})
+	return seq, nil
 }
