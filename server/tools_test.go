@@ -4,11 +4,13 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/sluice-llm/sluice/engine"
-	"github.com/sluice-llm/sluice/internal/testenv"
+	"github.com/sluice-llm/sluice/synth"
 )
 
 // hermesTemplate writes tools and calls the way Hermes/Qwen templates do
@@ -208,7 +210,7 @@ func checkCall(t *testing.T, name, args string) {
 	switch name {
 	case "get_weather":
 		var a struct{ City *string }
-		if err := d.Decode(&a); err != nil || a.City == nil || len(*a.City) > 8 {
+		if err := d.Decode(&a); err != nil || a.City == nil || utf8.RuneCountInString(*a.City) > 8 {
 			t.Errorf("get_weather arguments %q: %v", args, err)
 		}
 	case "get_time":
@@ -221,17 +223,37 @@ func checkCall(t *testing.T, name, args string) {
 	}
 }
 
-// Forced calls on a real model (random continuations at temperature 1)
-// are valid calls of the tools, streamed or not.
+// familyTemplates are minimal templates with each family's markers (what
+// detection keys on).
+var familyTemplates = map[string]string{
+	"hermes":  hermesTemplate,
+	"mistral": `{% for m in messages %}[INST]{{ m['content'] }}[/INST]{% endfor %}{# [TOOL_CALLS] #}`,
+	"llama3":  `{% for m in messages %}<|start_header_id|>{{ m['role'] }}<|end_header_id|>{{ m['content'] }}{% endfor %}{# <|python_tag|> #}`,
+}
+
+// Forced calls on a random-weight model (synth, temperature 1) are valid
+// calls of the tools, streamed or not, in each family's format.
 func TestToolChoiceForced(t *testing.T) {
-	path := copyWithTemplate(t, testenv.Shared(t, "models", "stories260K.gguf"), hermesTemplate)
-	eng, err := engine.New(engine.Config{ModelPath: path, Name: "hermes", Threads: 1, KVMemory: 8 << 20})
+	base := filepath.Join(t.TempDir(), "rand.gguf")
+	if err := synth.Write(base, synth.Options{Shape: synth.Shapes["tiny-qwen2"], Type: "Q8_0", Layers: 1, Seed: 5, Threads: 1}); err != nil {
+		t.Fatal(err)
+	}
+	for family, tmpl := range familyTemplates {
+		t.Run(family, func(t *testing.T) { forcedCalls(t, copyWithTemplate(t, base, tmpl), family) })
+	}
+}
+
+func forcedCalls(t *testing.T, path, family string) {
+	eng, err := engine.New(engine.Config{ModelPath: path, Name: "m", Threads: 1, KVMemory: 8 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := New(Options{})
 	if err := srv.AddModel("hermes", FromEngine[*engine.Stream](eng)); err != nil {
 		t.Fatal(err)
+	}
+	if got := srv.models["hermes"].format.Name; got != family {
+		t.Fatalf("detected %s, want %s", got, family)
 	}
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() { ts.Close(); srv.Close() })
