@@ -41,6 +41,9 @@ type Format struct {
 	Open, Close string
 	// Sep separates calls the grammar writes (Object and Named).
 	Sep string
+	// OneCall: the family writes one call per turn (Llama 3.x does not
+	// do parallel calls), so the grammar allows one.
+	OneCall bool
 	// Extra are leading properties of each call object the grammar
 	// writes (Command R7B's tool_call_id): JSON Schema "properties"
 	// entries, each followed by a comma.
@@ -54,7 +57,7 @@ var (
 	Hermes = &Format{Name: "hermes", Shape: Object, Start: "<tool_call>", End: "</tool_call>",
 		NameKey: "name", ArgsKeys: argsKeys, Sep: "\n"}
 	Llama3 = &Format{Name: "llama3", Shape: Object, Start: "<|python_tag|>", NameKey: "name",
-		ArgsKeys: []string{"parameters", "arguments"}, BareJSON: true, Sep: ";"}
+		ArgsKeys: []string{"parameters", "arguments"}, BareJSON: true, OneCall: true}
 	Mistral    = &Format{Name: "mistral", Shape: Array, Start: "[TOOL_CALLS]", NameKey: "name", ArgsKeys: argsKeys}
 	DeepSeekR1 = &Format{Name: "deepseek-r1", Shape: Named,
 		Start: "<｜tool▁call▁begin｜>function<｜tool▁sep｜>", NameEnd: "\n```json\n", End: "\n```<｜tool▁call▁end｜>",

@@ -20,7 +20,8 @@ type Tool struct {
 // CallGrammar compiles the grammar of output that is only tool calls of
 // tools, written in format f: the family's markers around each call, the
 // name one of the tools', the arguments valid by that tool's schema. With
-// parallel, one or more calls; else exactly one.
+// parallel (and a format that has several calls a turn), one or more
+// calls; else exactly one.
 func CallGrammar(tok *tokenizer.Tokenizer, f *Format, tools []Tool, parallel bool) (*grammar.Grammar, error) {
 	seq, err := callSequence(f, tools, parallel)
 	if err != nil {
@@ -55,7 +56,7 @@ func callSequence(f *Format, tools []Tool, parallel bool) (grammar.Sequence, err
 		return grammar.Sequence{}, fmt.Errorf("toolcall: no tools to call")
 	}
 	seq := grammar.Sequence{Sep: f.Sep, Min: 1, Max: 1}
-	if parallel {
+	if parallel && !f.OneCall {
 		seq.Max = -1
 	}
 	for _, t := range tools {

@@ -96,3 +96,16 @@ func TestCallGrammarPerFormat(t *testing.T) {
 		t.Error("no tools: no error")
 	}
 }
+
+// Llama 3.x writes one call a turn: even parallel, its grammar takes one.
+func TestCallGrammarOneCallFormat(t *testing.T) {
+	tok := llama3Tok(t)
+	g, err := CallGrammar(tok, Llama3, testTools, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	one := `<|python_tag|>{"name":"get_weather","parameters":{"city":"Paris"}}`
+	if !accepts(tok, g, one) || accepts(tok, g, one+one) {
+		t.Errorf("llama3 parallel grammar: one call %v, two calls %v", accepts(tok, g, one), accepts(tok, g, one+one))
+	}
+}
