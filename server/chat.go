@@ -230,6 +230,7 @@ type chatMessage struct {
 	ReasoningContent *string        `json:"reasoning_content,omitempty"`
 	Reasoning        *string        `json:"reasoning,omitempty"`
 	ToolCalls        []toolCallJSON `json:"tool_calls,omitempty"`
+	nullContent      bool           // marshal Content as null (see MarshalJSON)
 }
 
 type chatLogprob struct {

@@ -183,6 +183,8 @@ func parsedMessage(f *toolcall.Format, opts toolcall.Options, text string) (*cha
 	}
 	if content.Len() > 0 || len(m.ToolCalls) == 0 {
 		m.Content = strPtr(content.String())
+	} else {
+		m.nullContent = true
 	}
 	if reasoning.Len() > 0 {
 		m.ReasoningContent, m.Reasoning = strPtr(reasoning.String()), strPtr(reasoning.String())
@@ -260,4 +262,17 @@ func (cp *chatParsers) send(out *sseWriter, chunk *chatResponse, i int, ev engin
 		chunk.Choices = []chatChoice{{Index: i, Delta: &chatMessage{}, FinishReason: &fr}}
 		out.send(*chunk)
 	}
+}
+
+// MarshalJSON writes "content": null for a message of calls only, as
+// OpenAI does; otherwise a nil Content is left out (stream deltas).
+func (m chatMessage) MarshalJSON() ([]byte, error) {
+	type plain chatMessage
+	if !m.nullContent {
+		return json.Marshal(plain(m))
+	}
+	return json.Marshal(struct {
+		plain
+		Content *string `json:"content"`
+	}{plain: plain(m)})
 }

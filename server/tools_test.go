@@ -4,12 +4,14 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"unicode/utf8"
 
 	"github.com/sluice-llm/sluice/engine"
+	"github.com/sluice-llm/sluice/internal/testenv"
 	"github.com/sluice-llm/sluice/synth"
 )
 
@@ -293,5 +295,31 @@ func forcedCalls(t *testing.T, path, family string) {
 				}
 			}
 		}
+	}
+}
+
+// DeepSeek R1's generation prompt opens <think> itself: the output is
+// reasoning up to </think>, and calls in its own format are parsed.
+func TestReasoningOpenedByPrompt(t *testing.T) {
+	src, err := os.ReadFile(testenv.Shared(t, "templates", "llama-cpp-deepseek-r1.jinja"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := toolFake("The user wants weather.\n</think>\n\n<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>get_weather\n```json\n{\"city\": \"Paris\"}\n```<｜tool▁call▁end｜><｜tool▁calls▁end｜>")
+	m.tmpl = string(src)
+	_, ts := newTestServer(t, Options{}, m)
+	r := post(t, ts.URL+"/v1/chat/completions", chatBody(`,"tools":`+weatherTools))
+	if r.status != http.StatusOK {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	c := decode[toolResp](t, r).Choices[0]
+	if c.Message.ReasoningContent == nil || *c.Message.ReasoningContent != "The user wants weather.\n" || c.Message.Content != nil {
+		t.Errorf("message %+v", c.Message)
+	}
+	if len(c.Message.ToolCalls) != 1 || c.Message.ToolCalls[0].Function.Name != "get_weather" || *c.Message.ToolCalls[0].Function.Arguments != `{"city":"Paris"}` || *c.FinishReason != "tool_calls" {
+		t.Errorf("calls %+v, finish %v", c.Message.ToolCalls, *c.FinishReason)
+	}
+	if !strings.Contains(string(r.body), `"content":null`) {
+		t.Errorf("a message of calls only has no \"content\": null: %s", r.body)
 	}
 }
