@@ -29,6 +29,9 @@ type job struct {
 	// lazy, when set (and grammar is nil), gives each choice its own
 	// constraint (tool_choice "auto": free text, then valid calls).
 	lazy func() engine.Constraint
+	// parsers, when set, parse each choice's output into content,
+	// reasoning and tool calls (gRPC; HTTP streams hold their own).
+	parsers *chatParsers
 }
 
 // finishTimeout is the finish reason of a choice cut by its job's

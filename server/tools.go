@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 
+	pb "github.com/sluice-llm/sluice/api/sluice/v1"
 	"github.com/sluice-llm/sluice/engine"
 	"github.com/sluice-llm/sluice/grammar"
 	"github.com/sluice-llm/sluice/tokenizer"
@@ -275,4 +276,59 @@ func (m chatMessage) MarshalJSON() ([]byte, error) {
 		plain
 		Content *string `json:"content"`
 	}{plain: plain(m)})
+}
+
+// toolSetup is what a chat request's tools make of its job: the grammar
+// of a forced call or the lazy one of "auto", and how output is parsed.
+type toolSetup struct {
+	grammar *grammar.Grammar
+	lazy    func() engine.Constraint
+	popts   toolcall.Options
+	parse   bool
+}
+
+// grpcTools sets up the tools of a gRPC messages_json request whose
+// rendered prompt is prompt.
+func grpcTools(e *entry, r *pb.GenerateRequest, prompt string) (*toolSetup, error) {
+	var choice json.RawMessage
+	if r.ToolChoiceJson != "" {
+		choice = json.RawMessage(r.ToolChoiceJson)
+	}
+	plan, err := planTools(json.RawMessage(r.ToolsJson), choice, r.ParallelToolCalls)
+	if err != nil {
+		return nil, err
+	}
+	ts := &toolSetup{}
+	if ts.grammar, err = plan.grammar(e); err != nil {
+		return nil, err
+	}
+	if ts.grammar == nil {
+		ts.lazy = plan.lazy(e)
+	}
+	ts.popts, ts.parse = e.parserOptions(plan, prompt)
+	return ts, nil
+}
+
+// grpc fills a gRPC response from choice i's event: text is content
+// only, reasoning and completed calls in their fields.
+func (cp *chatParsers) grpc(resp *pb.GenerateResponse, i int, ev engine.Event) {
+	p := cp.ps[i]
+	var evs []toolcall.Event
+	if ev.Text != "" {
+		evs = p.Feed(ev.Text)
+	}
+	if ev.Done {
+		evs = append(evs, p.Flush()...)
+	}
+	resp.Text = ""
+	for _, x := range evs {
+		switch x.Kind {
+		case toolcall.Content:
+			resp.Text += x.Text
+		case toolcall.Reasoning:
+			resp.Reasoning += x.Text
+		case toolcall.ToolCall:
+			resp.ToolCalls = append(resp.ToolCalls, &pb.ToolCall{Index: int32(x.Index), Id: callID(), Name: x.Call.Name, Arguments: x.Call.Arguments})
+		}
+	}
 }
