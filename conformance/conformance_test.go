@@ -23,19 +23,27 @@ var templates = []string{
 	"mistralai-Mistral-Nemo-Instruct-2407.jinja",
 }
 
-// TestClients runs suite.mjs against each template. The clients are
-// installed by `npm ci` here (.ci/run does it); without them the test is
-// skipped, except under CI=true where it fails.
+// TestClients runs suite.mjs and suite.py against each template. The
+// clients are installed by `npm ci` and a virtual environment here (.ci/run
+// does both); without them the test is skipped, except under CI=true where
+// it fails.
 func TestClients(t *testing.T) {
-	if _, err := os.Stat("node_modules"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("conformance/node_modules is missing: run `npm ci` in conformance/")
+	const install = "`npm ci` and `python3 -m venv .venv && .venv/bin/pip install -r requirements.txt` in conformance/ install the clients"
+	for _, dir := range []string{"node_modules", ".venv"} {
+		if _, err := os.Stat(dir); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("conformance/%s is missing: %s", dir, install)
+			}
+			t.Skipf("conformance/%s is missing: %s", dir, install)
 		}
-		t.Skip("conformance/node_modules is missing: `npm ci` in conformance/ installs the clients")
 	}
 	node, err := exec.LookPath("node")
 	if err != nil {
 		t.Fatalf("node not found: %v", err)
+	}
+	python, err := filepath.Abs(filepath.Join(".venv", "bin", "python"))
+	if err != nil {
+		t.Fatal(err)
 	}
 	base := filepath.Join(t.TempDir(), "rand.gguf")
 	if err := synth.Write(base, synth.Options{Shape: synth.Shapes["tiny-qwen2"], Type: "Q8_0", Layers: 1, Seed: 5, Threads: 1}); err != nil {
@@ -48,16 +56,23 @@ func TestClients(t *testing.T) {
 				t.Fatal(err)
 			}
 			url := serve(t, withTemplate(t, base, string(src)))
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-			defer cancel()
-			cmd := exec.CommandContext(ctx, node, "suite.mjs")
-			cmd.Env = append(os.Environ(), "SLUICE_URL="+url+"/v1", "SLUICE_MODEL=m")
-			out, err := cmd.CombinedOutput()
-			t.Logf("%s", out)
-			if err != nil {
-				t.Fatalf("suite.mjs: %v", err)
-			}
+			runSuite(t, url, node, "suite.mjs")
+			runSuite(t, url, python, "suite.py")
 		})
+	}
+}
+
+// runSuite runs a suite script against the server at url.
+func runSuite(t *testing.T, url, interp, script string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, interp, script)
+	cmd.Env = append(os.Environ(), "SLUICE_URL="+url+"/v1", "SLUICE_MODEL=m")
+	out, err := cmd.CombinedOutput()
+	t.Logf("%s:\n%s", script, out)
+	if err != nil {
+		t.Errorf("%s: %v", script, err)
 	}
 }
 
