@@ -235,8 +235,11 @@ func (p *Parser) stepCall(final bool) bool {
 	name := ""
 	if p.f.Shape == Named {
 		j := strings.Index(body, p.f.NameEnd)
+		if b := strings.IndexAny(body, "{}"); b >= 0 && (j < 0 || b < j) {
+			return p.abandon() // a name has no braces
+		}
 		if j < 0 {
-			if final || strings.ContainsAny(body, "{}") {
+			if final {
 				return p.abandon()
 			}
 			return false
@@ -272,17 +275,16 @@ func (p *Parser) stepCall(final bool) bool {
 	return true
 }
 
-// abandon gives up on a call that does not parse: its text, markers
-// included, is content.
+// abandon gives up on a call that does not parse: its Start marker is
+// content, and the text after it is read again as text (it may hold
+// another call). The decision depends only on text already seen, so any
+// split of the output gives the same result.
 func (p *Parser) abandon() bool {
-	text := p.buf
 	if !p.bare {
-		text = p.f.Start + text
+		p.emit(Content, p.f.Start)
 	}
-	p.emit(Content, text)
-	p.buf, p.state = "", inText
-	p.started = true
-	return false
+	p.state, p.started = inText, true
+	return true
 }
 
 // decode turns a call's JSON into calls; ok is false when it is not one.
