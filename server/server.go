@@ -204,12 +204,6 @@ func (s *Server) AddModel(name string, m Model) error {
 	if id := e.tok.EOS(); id >= 0 {
 		e.eos = e.tok.Token(id)
 	}
-	e.format, e.thinks = toolcall.Generic, false
-	e.reasoningInline = s.opts.ReasoningFormat == "none"
-	if src := m.ChatTemplate(); src != "" {
-		e.format, _ = toolcall.Detect(src)
-		e.thinks = toolcall.Thinks(src)
-	}
 	if src := m.ChatTemplate(); src == "" {
 		e.terr = fmt.Errorf("model %s has no chat template (tokenizer.chat_template in its GGUF); use /v1/completions", name)
 	} else if t, err := template.Parse(src); err != nil {
@@ -217,6 +211,7 @@ func (s *Server) AddModel(name string, m Model) error {
 	} else {
 		e.tmpl = t
 	}
+	e.format, e.thinks, e.reasoningInline = toolFormat(e), toolcall.Thinks(m.ChatTemplate()), s.opts.ReasoningFormat == "none"
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, dup := s.models[name]; dup {

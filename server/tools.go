@@ -332,3 +332,19 @@ func (cp *chatParsers) grpc(resp *pb.GenerateResponse, i int, ev engine.Event) {
 		}
 	}
 }
+
+// toolFormat is the tool-call format of e's chat template: a known family
+// recognised by its markers, else one learned by rendering the template,
+// else toolcall.Generic.
+func toolFormat(e *entry) *toolcall.Format {
+	if e.tmpl == nil {
+		return toolcall.Generic
+	}
+	if f, known := toolcall.Detect(e.m.ChatTemplate()); known {
+		return f
+	}
+	if f, ok := toolcall.Learn(e.tmpl, e.bos, e.eos); ok {
+		return f
+	}
+	return toolcall.Generic
+}

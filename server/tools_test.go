@@ -323,3 +323,19 @@ func TestReasoningOpenedByPrompt(t *testing.T) {
 		t.Errorf("a message of calls only has no \"content\": null: %s", r.body)
 	}
 }
+
+// A template of no known family that renders calls between its own
+// markers: the format is learned from it, and calls in it are parsed.
+func TestToolFormatLearned(t *testing.T) {
+	m := toolFake(`Sure. <<CALL>>{"name": "get_weather", "arguments": {"city": "Paris"}}<</CALL>>`)
+	m.tmpl = `{% for m in messages %}{{ m.role }}: {% if m.tool_calls %}{% for c in m.tool_calls %}<<CALL>>{{ c.function|tojson }}<</CALL>>{% endfor %}{% else %}{{ m.content }}{% endif %}
+{% endfor %}`
+	s, ts := newTestServer(t, Options{}, m)
+	if f := s.models["m"].format; f.Name != "learned" || f.Start != "<<CALL>>" || f.End != "<</CALL>>" {
+		t.Fatalf("format %+v", f)
+	}
+	c := decode[toolResp](t, post(t, ts.URL+"/v1/chat/completions", chatBody(`,"tools":`+weatherTools))).Choices[0]
+	if *c.FinishReason != "tool_calls" || len(c.Message.ToolCalls) != 1 || *c.Message.ToolCalls[0].Function.Arguments != `{"city":"Paris"}` || *c.Message.Content != "Sure. " {
+		t.Errorf("%+v", c.Message)
+	}
+}

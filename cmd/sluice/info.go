@@ -13,6 +13,7 @@ import (
 	"github.com/sluice-llm/sluice/gguf"
 	"github.com/sluice-llm/sluice/quant"
 	"github.com/sluice-llm/sluice/synth"
+	"github.com/sluice-llm/sluice/tokenizer/template"
 	"github.com/sluice-llm/sluice/toolcall"
 )
 
@@ -322,8 +323,13 @@ func toolFormat(src string) string {
 		return "none (no chat template)"
 	}
 	f, known := toolcall.Detect(src)
-	if !known {
-		return f.Name + " (format not recognised from the chat template)"
+	if known {
+		return f.Name
 	}
-	return f.Name
+	if t, err := template.Parse(src); err == nil {
+		if lf, ok := toolcall.Learn(t, "", ""); ok {
+			return fmt.Sprintf("learned from the chat template (calls start with %q)", lf.Start)
+		}
+	}
+	return f.Name + " (format not recognised from the chat template)"
 }

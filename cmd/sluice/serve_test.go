@@ -514,6 +514,7 @@ func TestToolFormatNamed(t *testing.T) {
 		"{{ '<tool_call>' }}":                 "hermes",
 		"{{ messages[0]['content'] }}":        "generic (format not recognised from the chat template)",
 		"{{ '[TOOL_CALLS]' + tools|tojson }}": "mistral",
+		"{% for m in messages %}{% if m.tool_calls %}<<CALL>>{{ m.tool_calls[0].function|tojson }}{% else %}{{ m.content }}{% endif %}{% endfor %}": `learned from the chat template (calls start with "<<CALL>>")`,
 	} {
 		if got := toolFormat(src); got != want {
 			t.Errorf("toolFormat(%q) = %q, want %q", src, got, want)
