@@ -23,6 +23,7 @@ type chatRequest struct {
 	TopLogprobs         *int            `json:"top_logprobs"`
 	ChatTemplateKwargs  json.RawMessage `json:"chat_template_kwargs"`
 	AddGenerationPrompt *bool           `json:"add_generation_prompt"`
+	ParallelToolCalls   *bool           `json:"parallel_tool_calls"`
 }
 
 // chatInput is a conversation ready for the template.
@@ -31,6 +32,7 @@ type chatInput struct {
 	tools               []any
 	extra               map[string]any
 	addGenerationPrompt bool
+	prompt              string // the rendered prompt, once rendered
 }
 
 // parseChat decodes messages, tools and template arguments with
@@ -168,15 +170,11 @@ func (e *entry) renderChat(in *chatInput) ([]int32, error) {
 	if e.tmpl == nil {
 		return nil, badRequest("messages", "%v", e.terr)
 	}
-	now := time.Now()
-	opts := template.ChatOptions{
-		BOS: e.bos, EOS: e.eos, AddGenerationPrompt: in.addGenerationPrompt, Tools: in.tools, Extra: in.extra,
-		Now: func() time.Time { return now }, // the same clock for both renderings
-	}
-	text, err := e.tmpl.RenderChat(in.messages, opts)
+	text, opts, err := e.render(in)
 	if err != nil {
-		return nil, e.templateFailure(err)
+		return nil, err
 	}
+	in.prompt = text
 	var spans []tokenizer.Span
 	if !e.parseSpecialInContent {
 		if spans, err = e.literalSpans(text, in.messages, opts); err != nil {
@@ -186,6 +184,29 @@ func (e *entry) renderChat(in *chatInput) ([]int32, error) {
 	// Templates usually write the BOS text themselves; add it only if not.
 	addSpecial := e.bos == "" || !strings.HasPrefix(text, e.bos)
 	return e.encodeChat(text, addSpecial, spans), nil
+}
+
+// chatText is the conversation rendered by the model's template.
+func (e *entry) chatText(in *chatInput) (string, error) {
+	if e.tmpl == nil {
+		return "", badRequest("messages", "%v", e.terr)
+	}
+	text, _, err := e.render(in)
+	return text, err
+}
+
+// render renders the conversation with the model's template.
+func (e *entry) render(in *chatInput) (string, template.ChatOptions, error) {
+	now := time.Now()
+	opts := template.ChatOptions{
+		BOS: e.bos, EOS: e.eos, AddGenerationPrompt: in.addGenerationPrompt, Tools: in.tools, Extra: in.extra,
+		Now: func() time.Time { return now }, // the same clock for both renderings
+	}
+	text, opts, err := e.renderWithPolyfills(in, opts)
+	if err != nil {
+		return "", opts, e.templateFailure(err)
+	}
+	return text, opts, nil
 }
 
 // templateFailure classifies an error rendering the model's chat
@@ -204,8 +225,12 @@ func (e *entry) templateFailure(err error) error {
 }
 
 type chatMessage struct {
-	Role    string  `json:"role,omitempty"`
-	Content *string `json:"content,omitempty"`
+	Role             string         `json:"role,omitempty"`
+	Content          *string        `json:"content,omitempty"`
+	ReasoningContent *string        `json:"reasoning_content,omitempty"`
+	Reasoning        *string        `json:"reasoning,omitempty"`
+	ToolCalls        []toolCallJSON `json:"tool_calls,omitempty"`
+	nullContent      bool           // marshal Content as null (see MarshalJSON)
 }
 
 type chatLogprob struct {
@@ -292,10 +317,22 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	plan, err := planTools(body.Tools, body.ToolChoice, body.ParallelToolCalls)
+	if err != nil {
+		return err
+	}
+	if tg, err := plan.grammar(e); err != nil {
+		return err
+	} else if tg != nil && g != nil {
+		return badRequest("tool_choice", "tool_choice %q forces a tool call; it cannot be combined with a structured-output format", plan.force)
+	} else if tg != nil {
+		g = tg
+	}
 	prompt, err := e.renderChat(in)
 	if err != nil {
 		return err
 	}
+	popts, parse := e.parserOptions(plan, in.prompt)
 	maxParam := "max_tokens"
 	if body.MaxCompletionTokens != nil {
 		maxParam = "max_completion_tokens"
@@ -304,6 +341,9 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	j := &job{e: e, id: requestID(r.Context(), "chatcmpl-"), prompts: [][]int32{prompt}, n: n, req: req, timeout: body.limit, rec: record(r.Context()), grammar: g}
+	if g == nil {
+		j.lazy = plan.lazy(e)
+	}
 	events, err := s.run(r.Context(), j)
 	if err != nil {
 		return err
@@ -314,7 +354,11 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) error {
 	}
 	if body.Stream {
 		resp.Object = "chat.completion.chunk"
-		s.streamChat(r.Context(), w, events, &resp, j, body.Logprobs, body.includeUsage())
+		var ps *chatParsers
+		if parse {
+			ps = newChatParsers(e.format, popts, n)
+		}
+		s.streamChat(r.Context(), w, events, &resp, j, body.Logprobs, body.includeUsage(), ps)
 		return nil
 	}
 	cs, err := s.collect(r.Context(), events, n, body.Logprobs)
@@ -323,7 +367,14 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) error {
 	}
 	for i, c := range cs {
 		fr := finishReason(c.finish)
-		ch := chatChoice{Index: i, Message: &chatMessage{Role: "assistant", Content: strPtr(string(c.text))}, FinishReason: &fr}
+		msg := &chatMessage{Role: "assistant", Content: strPtr(string(c.text))}
+		if parse {
+			var calls bool
+			if msg, calls = parsedMessage(e.format, popts, string(c.text)); calls && fr == "stop" {
+				fr = "tool_calls"
+			}
+		}
+		ch := chatChoice{Index: i, Message: msg, FinishReason: &fr}
 		if body.Logprobs {
 			ch.Logprobs = e.chatLogprobs(c.tokens, c.logprobs, c.tops)
 		}
@@ -335,7 +386,7 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (s *Server) streamChat(ctx context.Context, w http.ResponseWriter, events <-chan choiceEvent, resp *chatResponse, j *job, wantLP, includeUsage bool) {
+func (s *Server) streamChat(ctx context.Context, w http.ResponseWriter, events <-chan choiceEvent, resp *chatResponse, j *job, wantLP, includeUsage bool, ps *chatParsers) {
 	out := newSSE(w)
 	cs := make([]*choice, j.n)
 	for i := range cs {
@@ -358,6 +409,10 @@ func (s *Server) streamChat(ctx context.Context, w http.ResponseWriter, events <
 			continue
 		}
 		if ev.Done && ev.Finish == engine.FinishAbort && ctx.Err() != nil {
+			continue
+		}
+		if ps != nil {
+			ps.send(out, &chunk, ce.index, ev, wantLP, j)
 			continue
 		}
 		if ev.Text == "" && !ev.Done && !(wantLP && ev.HasToken) {

@@ -26,6 +26,12 @@ type job struct {
 	// server's RequestTimeout and the request's own "timeout", the
 	// shorter. Choices it cuts end with finishTimeout.
 	timeout time.Duration
+	// lazy, when set (and grammar is nil), gives each choice its own
+	// constraint (tool_choice "auto": free text, then valid calls).
+	lazy func() engine.Constraint
+	// parsers, when set, parse each choice's output into content,
+	// reasoning and tool calls (gRPC; HTTP streams hold their own).
+	parsers *chatParsers
 }
 
 // finishTimeout is the finish reason of a choice cut by its job's
@@ -75,6 +81,8 @@ func (s *Server) run(ctx context.Context, j *job) (<-chan choiceEvent, error) {
 		}
 		if j.grammar != nil {
 			req.Constraint = j.grammar.NewMatcher()
+		} else if j.lazy != nil {
+			req.Constraint = j.lazy()
 		}
 		st, err := j.e.m.Submit(sub, &req)
 		if err != nil {

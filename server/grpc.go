@@ -211,6 +211,7 @@ func (g *grpcService) prepare(r *pb.GenerateRequest) (*job, error) {
 		req.Sampling.Logprobs, req.Sampling.TopLogprobs = sp.Logprobs, int(sp.TopLogprobs)
 	}
 	var prompt []int32
+	var tj *toolSetup // the tools of a messages_json request
 	param := "text"
 	switch x := r.Prompt.(type) {
 	case *pb.GenerateRequest_Text:
@@ -230,6 +231,9 @@ func (g *grpcService) prepare(r *pb.GenerateRequest) (*job, error) {
 		if prompt, err = e.renderChat(in); err != nil {
 			return nil, err
 		}
+		if tj, err = grpcTools(e, r, in.prompt); err != nil {
+			return nil, err
+		}
 	default:
 		return nil, badRequest("prompt", "a prompt is required: text, token_ids or messages_json")
 	}
@@ -242,7 +246,14 @@ func (g *grpcService) prepare(r *pb.GenerateRequest) (*job, error) {
 	} else if err := checkRequestID(id); err != nil {
 		return nil, err
 	}
-	return &job{e: e, id: id, prompts: [][]int32{prompt}, n: n, req: req, timeout: g.s.opts.RequestTimeout}, nil
+	j := &job{e: e, id: id, prompts: [][]int32{prompt}, n: n, req: req, timeout: g.s.opts.RequestTimeout}
+	if tj != nil {
+		j.grammar, j.lazy = tj.grammar, tj.lazy
+		if tj.parse {
+			j.parsers = newChatParsers(e.format, tj.popts, n)
+		}
+	}
+	return j, nil
 }
 
 func (g *grpcService) Generate(r *pb.GenerateRequest, stream grpc.ServerStreamingServer[pb.GenerateResponse]) (err error) {
@@ -280,6 +291,9 @@ func (g *grpcService) Generate(r *pb.GenerateRequest, stream grpc.ServerStreamin
 			continue
 		}
 		resp := &pb.GenerateResponse{Id: j.id, Model: j.e.name, Index: int32(ce.index), Text: ev.Text, SystemFingerprint: j.e.info.Fingerprint}
+		if j.parsers != nil {
+			j.parsers.grpc(resp, ce.index, ev)
+		}
 		if ev.HasToken {
 			resp.TokenIds = []int32{ev.Token}
 			if j.req.Sampling.Logprobs {
@@ -293,6 +307,9 @@ func (g *grpcService) Generate(r *pb.GenerateRequest, stream grpc.ServerStreamin
 		if ev.Done {
 			resp.Done = true
 			resp.FinishReason = finishReason(ev.Finish)
+			if j.parsers != nil && j.parsers.ps[ce.index].Calls() > 0 && resp.FinishReason == "stop" {
+				resp.FinishReason = "tool_calls"
+			}
 			resp.Usage = &pb.Usage{PromptTokens: int32(ev.Usage.PromptTokens), CompletionTokens: int32(ev.Usage.CompletionTokens),
 				CachedTokens: int32(ev.Usage.CachedTokens)}
 			t := ev.Timing

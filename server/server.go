@@ -23,6 +23,7 @@ import (
 
 	"github.com/sluice-llm/sluice/engine"
 	"github.com/sluice-llm/sluice/tokenizer/template"
+	"github.com/sluice-llm/sluice/toolcall"
 )
 
 // DefaultMaxBodyBytes is the request body limit when Options.MaxBodyBytes
@@ -93,6 +94,10 @@ type Options struct {
 	// AllowClientPriority lets requests set "priority" (lower runs
 	// first, as in vLLM); without it a non-zero priority gets 400.
 	AllowClientPriority bool
+	// ReasoningFormat "none" leaves <think> ... </think> inline in
+	// content; otherwise ("" or "auto") models whose template marks
+	// reasoning get it in reasoning_content (and reasoning).
+	ReasoningFormat string
 }
 
 // Server serves registered models over HTTP (Handler) and gRPC.
@@ -131,6 +136,12 @@ type entry struct {
 
 	// parseSpecialInContent is Options.ParseSpecialInContent.
 	parseSpecialInContent bool
+	// format is the tool-call format of the model's chat template
+	// (toolcall.Generic when not recognised); thinks: the template marks
+	// reasoning with <think>; reasoningInline is ReasoningFormat "none".
+	format          *toolcall.Format
+	thinks          bool
+	reasoningInline bool
 }
 
 // New returns a Server with no models.
@@ -200,6 +211,7 @@ func (s *Server) AddModel(name string, m Model) error {
 	} else {
 		e.tmpl = t
 	}
+	e.format, e.thinks, e.reasoningInline = toolFormat(e), toolcall.Thinks(m.ChatTemplate()), s.opts.ReasoningFormat == "none"
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, dup := s.models[name]; dup {

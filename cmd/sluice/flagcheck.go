@@ -115,6 +115,9 @@ func (o *serveOptions) validateOps() error {
 	if o.logFormat != "text" && o.logFormat != "json" {
 		return fmt.Errorf("--log-format %q: want text or json", o.logFormat)
 	}
+	if o.reasoningFormat != "auto" && o.reasoningFormat != "none" {
+		return fmt.Errorf("--reasoning-format %q: want auto or none", o.reasoningFormat)
+	}
 	for _, d := range []struct {
 		name string
 		v    time.Duration

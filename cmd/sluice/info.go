@@ -13,6 +13,8 @@ import (
 	"github.com/sluice-llm/sluice/gguf"
 	"github.com/sluice-llm/sluice/quant"
 	"github.com/sluice-llm/sluice/synth"
+	"github.com/sluice-llm/sluice/tokenizer/template"
+	"github.com/sluice-llm/sluice/toolcall"
 )
 
 func init() {
@@ -41,6 +43,11 @@ type modelInfo struct {
 	KVPerToken    uint64         `json:"kv_bytes_per_token,omitempty"`
 	KVForContext  uint64         `json:"kv_bytes_for_context,omitempty"`
 	Warnings      []string       `json:"warnings,omitempty"`
+	// ToolCalls is the tool-call format detected from the chat
+	// template ("generic" when not recognised); Reasoning: the template
+	// marks reasoning with <think>.
+	ToolCalls string `json:"tool_call_format,omitempty"`
+	Reasoning bool   `json:"reasoning,omitempty"`
 }
 
 type typeShare struct {
@@ -198,7 +205,12 @@ func describe(path string, f *gguf.File) *modelInfo {
 		}
 		info.Tokenizer.Special = append(info.Tokenizer.Special, specialToken{Role: role, ID: id, Text: text})
 	}
-	_, info.ChatTemplate = f.String("tokenizer.chat_template")
+	src, ok := f.String("tokenizer.chat_template")
+	info.ChatTemplate = ok
+	if ok {
+		info.ToolCalls = toolFormat(src)
+		info.Reasoning = toolcall.Thinks(src)
+	}
 
 	// KV cache per token: K and V, per layer, KV heads × head dim, in F16.
 	layers, _ := f.Uint64(arch + ".block_count")
@@ -255,6 +267,9 @@ func printInfo(w io.Writer, m *modelInfo) {
 		fmt.Fprintf(w, "  %-8s %6d  %q\n", s.Role, s.ID, s.Text)
 	}
 	fmt.Fprintf(w, "chat template: %s\n", yesNo(m.ChatTemplate))
+	if m.ChatTemplate {
+		fmt.Fprintf(w, "tool calls:    %s; reasoning in <think>: %s\n", m.ToolCalls, yesNo(m.Reasoning))
+	}
 	fmt.Fprintf(w, "memory:        weights %s", engine.FormatBytes(int64(m.WeightBytes)))
 	if m.KVPerToken > 0 {
 		fmt.Fprintf(w, ", KV cache (F16) %s per token", engine.FormatBytes(int64(m.KVPerToken)))
@@ -299,4 +314,22 @@ func humanCount(n uint64) string {
 		return fmt.Sprintf("%.1fK", float64(n)/1e3)
 	}
 	return fmt.Sprint(n)
+}
+
+// toolFormat names the tool-call format a chat template writes, saying
+// when it was not recognised.
+func toolFormat(src string) string {
+	if src == "" {
+		return "none (no chat template)"
+	}
+	f, known := toolcall.Detect(src)
+	if known {
+		return f.Name
+	}
+	if t, err := template.Parse(src); err == nil {
+		if lf, ok := toolcall.Learn(t, "", ""); ok {
+			return fmt.Sprintf("learned from the chat template (calls start with %q)", lf.Start)
+		}
+	}
+	return f.Name + " (format not recognised from the chat template)"
 }

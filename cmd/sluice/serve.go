@@ -84,6 +84,7 @@ type serveOptions struct {
 	readyMaxQueue    int
 	clientPriority   bool // --allow-client-priority
 	logFormat        string
+	reasoningFormat  string
 	tlsCert, tlsKey  string
 }
 
@@ -146,6 +147,7 @@ var serveEnv = []struct{ flag, env string }{
 	{"log-format", "SLUICE_LOG_FORMAT"},
 	{"tls-cert", "SLUICE_TLS_CERT"},
 	{"tls-key", "SLUICE_TLS_KEY"},
+	{"reasoning-format", "SLUICE_REASONING_FORMAT"},
 }
 
 func serveFlags(fs *flag.FlagSet, o *serveOptions) {
@@ -193,6 +195,7 @@ func serveFlags(fs *flag.FlagSet, o *serveOptions) {
 	fs.StringVar(&o.tlsCert, "tls-cert", "", "PEM certificate `file` (chain) to serve HTTPS and gRPC over TLS; needs --tls-key; reloaded on SIGHUP")
 	fs.StringVar(&o.tlsKey, "tls-key", "", "PEM private key `file` of --tls-cert")
 	fs.BoolVar(&o.metricsAuth, "metrics-auth", false, "with API keys, require one on /metrics too (probes /health, /ready never need one)")
+	fs.StringVar(&o.reasoningFormat, "reasoning-format", "auto", "auto: models that think in <think>...</think> get it in reasoning_content (and reasoning); none: keep it inline in content")
 }
 
 // applyEnv sets the flags that the command line does not set from their
@@ -408,7 +411,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		ReadTimeout: o.readTimeout, AllowedHosts: o.hosts(), ExposePaths: o.exposePaths, ParseSpecialInContent: o.parseSpecial,
 		APIKeys: o.keys, MetricsAuth: o.metricsAuth, CORSOrigins: o.origins(),
 		RequestTimeout: o.requestTimeout, StallTimeout: o.stallTimeout, ReadyMaxTTFT: o.readyMaxTTFT, ReadyMaxQueue: o.readyMaxQueue,
-		AllowClientPriority: o.clientPriority})
+		AllowClientPriority: o.clientPriority, ReasoningFormat: o.reasoningFormat})
 	defer srv.Close()
 	start := time.Now()
 	// One memory budget for every model: the group is planned, and
@@ -428,7 +431,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		info, plan := eng.Info(), eng.MemoryPlan()
 		log.Info("model loaded", "name", sp.name, "path", paths[i][0], "arch", info.Arch, "context", info.ContextLength,
 			"kv_blocks", info.KVBlocks, "kv_memory", engine.FormatBytes(info.KVBytes), "packed_weights", engine.FormatBytes(plan.PackedBytes),
-			"threads", info.Threads, "took", time.Since(start).Round(time.Millisecond))
+			"threads", info.Threads, "tool_calls", toolFormat(eng.ChatTemplate()), "took", time.Since(start).Round(time.Millisecond))
 		if p := eng.MemoryPlan(); p.ContextLength < p.RequestedContextLength {
 			log.Warn("context length lowered to what the KV cache holds for one sequence; raise --kv-memory for the full context",
 				"name", sp.name, "context", p.ContextLength, "requested", p.RequestedContextLength)

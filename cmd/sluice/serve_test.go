@@ -83,6 +83,12 @@ func TestServeFlagsEnv(t *testing.T) {
 	if o, err := parseServe(nil, envOf(map[string]string{"SLUICE_PARSE_SPECIAL_IN_CONTENT": "true"}), io.Discard); err != nil || !o.parseSpecial {
 		t.Errorf("SLUICE_PARSE_SPECIAL_IN_CONTENT: %+v, %v", o, err)
 	}
+	if o.reasoningFormat != "auto" {
+		t.Errorf("--reasoning-format defaults to %q", o.reasoningFormat)
+	}
+	if o, err := parseServe(nil, envOf(map[string]string{"SLUICE_REASONING_FORMAT": "none"}), io.Discard); err != nil || o.reasoningFormat != "none" {
+		t.Errorf("SLUICE_REASONING_FORMAT: %+v, %v", o, err)
+	}
 }
 
 func TestServeFlagErrors(t *testing.T) {
@@ -97,6 +103,7 @@ func TestServeFlagErrors(t *testing.T) {
 		{[]string{"-m", "a"}, map[string]string{"SLUICE_PORT": "eighty"}, "$SLUICE_PORT"},
 		{[]string{"-m", "a", "extra", "args"}, nil, "unexpected arguments"},
 		{[]string{"-m", "a", "--bogus"}, nil, "bogus"},
+		{[]string{"-m", "a", "--reasoning-format", "deepseek"}, nil, "--reasoning-format"},
 	} {
 		_, err := parseServe(tc.args, envOf(tc.env), io.Discard)
 		if !errors.Is(err, errUsage) || !strings.Contains(err.Error(), tc.want) {
@@ -497,6 +504,20 @@ func TestServeConnectionCap(t *testing.T) {
 		got, warn := connectionCap(tc.want, tc.limit)
 		if got != tc.got || (tc.warn == "") != (warn == "") || !strings.Contains(warn, tc.warn) {
 			t.Errorf("connectionCap(%d, %d) = %d, %q; want %d, %q", tc.want, tc.limit, got, warn, tc.got, tc.warn)
+		}
+	}
+}
+
+func TestToolFormatNamed(t *testing.T) {
+	for src, want := range map[string]string{
+		"":                                    "none (no chat template)",
+		"{{ '<tool_call>' }}":                 "hermes",
+		"{{ messages[0]['content'] }}":        "generic (format not recognised from the chat template)",
+		"{{ '[TOOL_CALLS]' + tools|tojson }}": "mistral",
+		"{% for m in messages %}{% if m.tool_calls %}<<CALL>>{{ m.tool_calls[0].function|tojson }}{% else %}{{ m.content }}{% endif %}{% endfor %}": `learned from the chat template (calls start with "<<CALL>>")`,
+	} {
+		if got := toolFormat(src); got != want {
+			t.Errorf("toolFormat(%q) = %q, want %q", src, got, want)
 		}
 	}
 }

@@ -224,16 +224,21 @@ type GenerateRequest struct {
 	//	*GenerateRequest_Text
 	//	*GenerateRequest_TokenIds
 	//	*GenerateRequest_MessagesJson
-	Prompt        isGenerateRequest_Prompt `protobuf_oneof:"prompt"`
-	ToolsJson     string                   `protobuf:"bytes,5,opt,name=tools_json,json=toolsJson,proto3" json:"tools_json,omitempty"`  // with messages_json: OpenAI tools as a JSON array
-	MaxTokens     int32                    `protobuf:"varint,6,opt,name=max_tokens,json=maxTokens,proto3" json:"max_tokens,omitempty"` // 0 = up to the context length
-	Sampling      *SamplingParams          `protobuf:"bytes,7,opt,name=sampling,proto3" json:"sampling,omitempty"`
-	N             int32                    `protobuf:"varint,8,opt,name=n,proto3" json:"n,omitempty"` // choices; 0 = 1
-	IgnoreEos     bool                     `protobuf:"varint,9,opt,name=ignore_eos,json=ignoreEos,proto3" json:"ignore_eos,omitempty"`
-	Priority      int32                    `protobuf:"varint,10,opt,name=priority,proto3" json:"priority,omitempty"`                   // lower runs first, as in vLLM; needs --allow-client-priority
-	RequestId     string                   `protobuf:"bytes,11,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"` // echoed in responses; generated when empty
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Prompt    isGenerateRequest_Prompt `protobuf_oneof:"prompt"`
+	ToolsJson string                   `protobuf:"bytes,5,opt,name=tools_json,json=toolsJson,proto3" json:"tools_json,omitempty"`  // with messages_json: OpenAI tools as a JSON array
+	MaxTokens int32                    `protobuf:"varint,6,opt,name=max_tokens,json=maxTokens,proto3" json:"max_tokens,omitempty"` // 0 = up to the context length
+	Sampling  *SamplingParams          `protobuf:"bytes,7,opt,name=sampling,proto3" json:"sampling,omitempty"`
+	N         int32                    `protobuf:"varint,8,opt,name=n,proto3" json:"n,omitempty"` // choices; 0 = 1
+	IgnoreEos bool                     `protobuf:"varint,9,opt,name=ignore_eos,json=ignoreEos,proto3" json:"ignore_eos,omitempty"`
+	Priority  int32                    `protobuf:"varint,10,opt,name=priority,proto3" json:"priority,omitempty"`                   // lower runs first, as in vLLM; needs --allow-client-priority
+	RequestId string                   `protobuf:"bytes,11,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"` // echoed in responses; generated when empty
+	// With messages_json and tools_json: OpenAI's tool_choice as JSON
+	// ("auto" when empty, "none", "required" or a named function) and
+	// parallel_tool_calls (default true).
+	ToolChoiceJson    string `protobuf:"bytes,12,opt,name=tool_choice_json,json=toolChoiceJson,proto3" json:"tool_choice_json,omitempty"`
+	ParallelToolCalls *bool  `protobuf:"varint,13,opt,name=parallel_tool_calls,json=parallelToolCalls,proto3,oneof" json:"parallel_tool_calls,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *GenerateRequest) Reset() {
@@ -356,6 +361,20 @@ func (x *GenerateRequest) GetRequestId() string {
 	return ""
 }
 
+func (x *GenerateRequest) GetToolChoiceJson() string {
+	if x != nil {
+		return x.ToolChoiceJson
+	}
+	return ""
+}
+
+func (x *GenerateRequest) GetParallelToolCalls() bool {
+	if x != nil && x.ParallelToolCalls != nil {
+		return *x.ParallelToolCalls
+	}
+	return false
+}
+
 type isGenerateRequest_Prompt interface {
 	isGenerateRequest_Prompt()
 }
@@ -378,6 +397,75 @@ func (*GenerateRequest_TokenIds) isGenerateRequest_Prompt() {}
 
 func (*GenerateRequest_MessagesJson) isGenerateRequest_Prompt() {}
 
+// ToolCall is a tool call parsed from the output (OpenAI's tool_calls).
+type ToolCall struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Index         int32                  `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"` // the call's number in its choice, from 0
+	Id            string                 `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`        // "call_..."
+	Name          string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	Arguments     string                 `protobuf:"bytes,4,opt,name=arguments,proto3" json:"arguments,omitempty"` // a JSON object as text
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ToolCall) Reset() {
+	*x = ToolCall{}
+	mi := &file_sluice_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ToolCall) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ToolCall) ProtoMessage() {}
+
+func (x *ToolCall) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ToolCall.ProtoReflect.Descriptor instead.
+func (*ToolCall) Descriptor() ([]byte, []int) {
+	return file_sluice_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ToolCall) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *ToolCall) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ToolCall) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ToolCall) GetArguments() string {
+	if x != nil {
+		return x.Arguments
+	}
+	return ""
+}
+
 type TopLogprob struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	TokenId       int32                  `protobuf:"varint,1,opt,name=token_id,json=tokenId,proto3" json:"token_id,omitempty"`
@@ -389,7 +477,7 @@ type TopLogprob struct {
 
 func (x *TopLogprob) Reset() {
 	*x = TopLogprob{}
-	mi := &file_sluice_proto_msgTypes[3]
+	mi := &file_sluice_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -401,7 +489,7 @@ func (x *TopLogprob) String() string {
 func (*TopLogprob) ProtoMessage() {}
 
 func (x *TopLogprob) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_proto_msgTypes[3]
+	mi := &file_sluice_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -414,7 +502,7 @@ func (x *TopLogprob) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopLogprob.ProtoReflect.Descriptor instead.
 func (*TopLogprob) Descriptor() ([]byte, []int) {
-	return file_sluice_proto_rawDescGZIP(), []int{3}
+	return file_sluice_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *TopLogprob) GetTokenId() int32 {
@@ -450,7 +538,7 @@ type TokenLogprob struct {
 
 func (x *TokenLogprob) Reset() {
 	*x = TokenLogprob{}
-	mi := &file_sluice_proto_msgTypes[4]
+	mi := &file_sluice_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -462,7 +550,7 @@ func (x *TokenLogprob) String() string {
 func (*TokenLogprob) ProtoMessage() {}
 
 func (x *TokenLogprob) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_proto_msgTypes[4]
+	mi := &file_sluice_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -475,7 +563,7 @@ func (x *TokenLogprob) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenLogprob.ProtoReflect.Descriptor instead.
 func (*TokenLogprob) Descriptor() ([]byte, []int) {
-	return file_sluice_proto_rawDescGZIP(), []int{4}
+	return file_sluice_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *TokenLogprob) GetTokenId() int32 {
@@ -517,7 +605,7 @@ type Usage struct {
 
 func (x *Usage) Reset() {
 	*x = Usage{}
-	mi := &file_sluice_proto_msgTypes[5]
+	mi := &file_sluice_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -529,7 +617,7 @@ func (x *Usage) String() string {
 func (*Usage) ProtoMessage() {}
 
 func (x *Usage) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_proto_msgTypes[5]
+	mi := &file_sluice_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -542,7 +630,7 @@ func (x *Usage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Usage.ProtoReflect.Descriptor instead.
 func (*Usage) Descriptor() ([]byte, []int) {
-	return file_sluice_proto_rawDescGZIP(), []int{5}
+	return file_sluice_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Usage) GetPromptTokens() int32 {
@@ -578,7 +666,7 @@ type Timing struct {
 
 func (x *Timing) Reset() {
 	*x = Timing{}
-	mi := &file_sluice_proto_msgTypes[6]
+	mi := &file_sluice_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -590,7 +678,7 @@ func (x *Timing) String() string {
 func (*Timing) ProtoMessage() {}
 
 func (x *Timing) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_proto_msgTypes[6]
+	mi := &file_sluice_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -603,7 +691,7 @@ func (x *Timing) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Timing.ProtoReflect.Descriptor instead.
 func (*Timing) Descriptor() ([]byte, []int) {
-	return file_sluice_proto_rawDescGZIP(), []int{6}
+	return file_sluice_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Timing) GetQueuedSeconds() float64 {
@@ -647,13 +735,19 @@ type GenerateResponse struct {
 	Usage             *Usage                 `protobuf:"bytes,9,opt,name=usage,proto3" json:"usage,omitempty"`                                   // when done
 	Timing            *Timing                `protobuf:"bytes,10,opt,name=timing,proto3" json:"timing,omitempty"`                                // when done
 	SystemFingerprint string                 `protobuf:"bytes,11,opt,name=system_fingerprint,json=systemFingerprint,proto3" json:"system_fingerprint,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// With messages_json, when the request has tools or the model's
+	// template marks reasoning with <think>: text is content only, reasoning
+	// the newly parsed reasoning, tool_calls the calls completed (then
+	// finish_reason is "tool_calls").
+	Reasoning     string      `protobuf:"bytes,12,opt,name=reasoning,proto3" json:"reasoning,omitempty"`
+	ToolCalls     []*ToolCall `protobuf:"bytes,13,rep,name=tool_calls,json=toolCalls,proto3" json:"tool_calls,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GenerateResponse) Reset() {
 	*x = GenerateResponse{}
-	mi := &file_sluice_proto_msgTypes[7]
+	mi := &file_sluice_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -665,7 +759,7 @@ func (x *GenerateResponse) String() string {
 func (*GenerateResponse) ProtoMessage() {}
 
 func (x *GenerateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_proto_msgTypes[7]
+	mi := &file_sluice_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -678,7 +772,7 @@ func (x *GenerateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GenerateResponse.ProtoReflect.Descriptor instead.
 func (*GenerateResponse) Descriptor() ([]byte, []int) {
-	return file_sluice_proto_rawDescGZIP(), []int{7}
+	return file_sluice_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GenerateResponse) GetId() string {
@@ -758,6 +852,20 @@ func (x *GenerateResponse) GetSystemFingerprint() string {
 	return ""
 }
 
+func (x *GenerateResponse) GetReasoning() string {
+	if x != nil {
+		return x.Reasoning
+	}
+	return ""
+}
+
+func (x *GenerateResponse) GetToolCalls() []*ToolCall {
+	if x != nil {
+		return x.ToolCalls
+	}
+	return nil
+}
+
 type TokenizeRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Model string                 `protobuf:"bytes,1,opt,name=model,proto3" json:"model,omitempty"`
@@ -774,7 +882,7 @@ type TokenizeRequest struct {
 
 func (x *TokenizeRequest) Reset() {
 	*x = TokenizeRequest{}
-	mi := &file_sluice_proto_msgTypes[8]
+	mi := &file_sluice_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -786,7 +894,7 @@ func (x *TokenizeRequest) String() string {
 func (*TokenizeRequest) ProtoMessage() {}
 
 func (x *TokenizeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_proto_msgTypes[8]
+	mi := &file_sluice_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -799,7 +907,7 @@ func (x *TokenizeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenizeRequest.ProtoReflect.Descriptor instead.
 func (*TokenizeRequest) Descriptor() ([]byte, []int) {
-	return file_sluice_proto_rawDescGZIP(), []int{8}
+	return file_sluice_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *TokenizeRequest) GetModel() string {
@@ -875,7 +983,7 @@ type TokenizeResponse struct {
 
 func (x *TokenizeResponse) Reset() {
 	*x = TokenizeResponse{}
-	mi := &file_sluice_proto_msgTypes[9]
+	mi := &file_sluice_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -887,7 +995,7 @@ func (x *TokenizeResponse) String() string {
 func (*TokenizeResponse) ProtoMessage() {}
 
 func (x *TokenizeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_proto_msgTypes[9]
+	mi := &file_sluice_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -900,7 +1008,7 @@ func (x *TokenizeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenizeResponse.ProtoReflect.Descriptor instead.
 func (*TokenizeResponse) Descriptor() ([]byte, []int) {
-	return file_sluice_proto_rawDescGZIP(), []int{9}
+	return file_sluice_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *TokenizeResponse) GetTokenIds() []int32 {
@@ -934,7 +1042,7 @@ type DetokenizeRequest struct {
 
 func (x *DetokenizeRequest) Reset() {
 	*x = DetokenizeRequest{}
-	mi := &file_sluice_proto_msgTypes[10]
+	mi := &file_sluice_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -946,7 +1054,7 @@ func (x *DetokenizeRequest) String() string {
 func (*DetokenizeRequest) ProtoMessage() {}
 
 func (x *DetokenizeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_proto_msgTypes[10]
+	mi := &file_sluice_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -959,7 +1067,7 @@ func (x *DetokenizeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DetokenizeRequest.ProtoReflect.Descriptor instead.
 func (*DetokenizeRequest) Descriptor() ([]byte, []int) {
-	return file_sluice_proto_rawDescGZIP(), []int{10}
+	return file_sluice_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *DetokenizeRequest) GetModel() string {
@@ -985,7 +1093,7 @@ type DetokenizeResponse struct {
 
 func (x *DetokenizeResponse) Reset() {
 	*x = DetokenizeResponse{}
-	mi := &file_sluice_proto_msgTypes[11]
+	mi := &file_sluice_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -997,7 +1105,7 @@ func (x *DetokenizeResponse) String() string {
 func (*DetokenizeResponse) ProtoMessage() {}
 
 func (x *DetokenizeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_proto_msgTypes[11]
+	mi := &file_sluice_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1010,7 +1118,7 @@ func (x *DetokenizeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DetokenizeResponse.ProtoReflect.Descriptor instead.
 func (*DetokenizeResponse) Descriptor() ([]byte, []int) {
-	return file_sluice_proto_rawDescGZIP(), []int{11}
+	return file_sluice_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *DetokenizeResponse) GetText() string {
@@ -1028,7 +1136,7 @@ type ListModelsRequest struct {
 
 func (x *ListModelsRequest) Reset() {
 	*x = ListModelsRequest{}
-	mi := &file_sluice_proto_msgTypes[12]
+	mi := &file_sluice_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1040,7 +1148,7 @@ func (x *ListModelsRequest) String() string {
 func (*ListModelsRequest) ProtoMessage() {}
 
 func (x *ListModelsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_proto_msgTypes[12]
+	mi := &file_sluice_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1053,7 +1161,7 @@ func (x *ListModelsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListModelsRequest.ProtoReflect.Descriptor instead.
 func (*ListModelsRequest) Descriptor() ([]byte, []int) {
-	return file_sluice_proto_rawDescGZIP(), []int{12}
+	return file_sluice_proto_rawDescGZIP(), []int{13}
 }
 
 type ModelInfo struct {
@@ -1076,7 +1184,7 @@ type ModelInfo struct {
 
 func (x *ModelInfo) Reset() {
 	*x = ModelInfo{}
-	mi := &file_sluice_proto_msgTypes[13]
+	mi := &file_sluice_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1088,7 +1196,7 @@ func (x *ModelInfo) String() string {
 func (*ModelInfo) ProtoMessage() {}
 
 func (x *ModelInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_proto_msgTypes[13]
+	mi := &file_sluice_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1101,7 +1209,7 @@ func (x *ModelInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModelInfo.ProtoReflect.Descriptor instead.
 func (*ModelInfo) Descriptor() ([]byte, []int) {
-	return file_sluice_proto_rawDescGZIP(), []int{13}
+	return file_sluice_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ModelInfo) GetName() string {
@@ -1197,7 +1305,7 @@ type ListModelsResponse struct {
 
 func (x *ListModelsResponse) Reset() {
 	*x = ListModelsResponse{}
-	mi := &file_sluice_proto_msgTypes[14]
+	mi := &file_sluice_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1209,7 +1317,7 @@ func (x *ListModelsResponse) String() string {
 func (*ListModelsResponse) ProtoMessage() {}
 
 func (x *ListModelsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_proto_msgTypes[14]
+	mi := &file_sluice_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1222,7 +1330,7 @@ func (x *ListModelsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListModelsResponse.ProtoReflect.Descriptor instead.
 func (*ListModelsResponse) Descriptor() ([]byte, []int) {
-	return file_sluice_proto_rawDescGZIP(), []int{14}
+	return file_sluice_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListModelsResponse) GetModels() []*ModelInfo {
@@ -1261,7 +1369,7 @@ const file_sluice_proto_rawDesc = "" +
 	"\f_temperatureB\b\n" +
 	"\x06_top_pB\a\n" +
 	"\x05_seedB\x15\n" +
-	"\x13_repetition_penalty\"\xff\x02\n" +
+	"\x13_repetition_penalty\"\xf6\x03\n" +
 	"\x0fGenerateRequest\x12\x14\n" +
 	"\x05model\x18\x01 \x01(\tR\x05model\x12\x14\n" +
 	"\x04text\x18\x02 \x01(\tH\x00R\x04text\x122\n" +
@@ -1278,8 +1386,16 @@ const file_sluice_proto_rawDesc = "" +
 	"\bpriority\x18\n" +
 	" \x01(\x05R\bpriority\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\v \x01(\tR\trequestIdB\b\n" +
-	"\x06prompt\"W\n" +
+	"request_id\x18\v \x01(\tR\trequestId\x12(\n" +
+	"\x10tool_choice_json\x18\f \x01(\tR\x0etoolChoiceJson\x123\n" +
+	"\x13parallel_tool_calls\x18\r \x01(\bH\x01R\x11parallelToolCalls\x88\x01\x01B\b\n" +
+	"\x06promptB\x16\n" +
+	"\x14_parallel_tool_calls\"b\n" +
+	"\bToolCall\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\x05R\x05index\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12\x1c\n" +
+	"\targuments\x18\x04 \x01(\tR\targuments\"W\n" +
 	"\n" +
 	"TopLogprob\x12\x19\n" +
 	"\btoken_id\x18\x01 \x01(\x05R\atokenId\x12\x14\n" +
@@ -1298,7 +1414,7 @@ const file_sluice_proto_rawDesc = "" +
 	"\x0equeued_seconds\x18\x01 \x01(\x01R\rqueuedSeconds\x12<\n" +
 	"\x1btime_to_first_token_seconds\x18\x02 \x01(\x01R\x17timeToFirstTokenSeconds\x12#\n" +
 	"\rtotal_seconds\x18\x03 \x01(\x01R\ftotalSeconds\x12@\n" +
-	"\x1dtime_per_output_token_seconds\x18\x04 \x01(\x01R\x19timePerOutputTokenSeconds\"\xef\x02\n" +
+	"\x1dtime_per_output_token_seconds\x18\x04 \x01(\x01R\x19timePerOutputTokenSeconds\"\xc1\x03\n" +
 	"\x10GenerateResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05model\x18\x02 \x01(\tR\x05model\x12\x14\n" +
@@ -1311,7 +1427,10 @@ const file_sluice_proto_rawDesc = "" +
 	"\x05usage\x18\t \x01(\v2\x10.sluice.v1.UsageR\x05usage\x12)\n" +
 	"\x06timing\x18\n" +
 	" \x01(\v2\x11.sluice.v1.TimingR\x06timing\x12-\n" +
-	"\x12system_fingerprint\x18\v \x01(\tR\x11systemFingerprint\"\xd6\x01\n" +
+	"\x12system_fingerprint\x18\v \x01(\tR\x11systemFingerprint\x12\x1c\n" +
+	"\treasoning\x18\f \x01(\tR\treasoning\x122\n" +
+	"\n" +
+	"tool_calls\x18\r \x03(\v2\x13.sluice.v1.ToolCallR\ttoolCalls\"\xd6\x01\n" +
 	"\x0fTokenizeRequest\x12\x14\n" +
 	"\x05model\x18\x01 \x01(\tR\x05model\x12\x14\n" +
 	"\x04text\x18\x02 \x01(\tH\x00R\x04text\x12%\n" +
@@ -1369,47 +1488,49 @@ func file_sluice_proto_rawDescGZIP() []byte {
 	return file_sluice_proto_rawDescData
 }
 
-var file_sluice_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_sluice_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_sluice_proto_goTypes = []any{
 	(*TokenIds)(nil),           // 0: sluice.v1.TokenIds
 	(*SamplingParams)(nil),     // 1: sluice.v1.SamplingParams
 	(*GenerateRequest)(nil),    // 2: sluice.v1.GenerateRequest
-	(*TopLogprob)(nil),         // 3: sluice.v1.TopLogprob
-	(*TokenLogprob)(nil),       // 4: sluice.v1.TokenLogprob
-	(*Usage)(nil),              // 5: sluice.v1.Usage
-	(*Timing)(nil),             // 6: sluice.v1.Timing
-	(*GenerateResponse)(nil),   // 7: sluice.v1.GenerateResponse
-	(*TokenizeRequest)(nil),    // 8: sluice.v1.TokenizeRequest
-	(*TokenizeResponse)(nil),   // 9: sluice.v1.TokenizeResponse
-	(*DetokenizeRequest)(nil),  // 10: sluice.v1.DetokenizeRequest
-	(*DetokenizeResponse)(nil), // 11: sluice.v1.DetokenizeResponse
-	(*ListModelsRequest)(nil),  // 12: sluice.v1.ListModelsRequest
-	(*ModelInfo)(nil),          // 13: sluice.v1.ModelInfo
-	(*ListModelsResponse)(nil), // 14: sluice.v1.ListModelsResponse
-	nil,                        // 15: sluice.v1.SamplingParams.LogitBiasEntry
+	(*ToolCall)(nil),           // 3: sluice.v1.ToolCall
+	(*TopLogprob)(nil),         // 4: sluice.v1.TopLogprob
+	(*TokenLogprob)(nil),       // 5: sluice.v1.TokenLogprob
+	(*Usage)(nil),              // 6: sluice.v1.Usage
+	(*Timing)(nil),             // 7: sluice.v1.Timing
+	(*GenerateResponse)(nil),   // 8: sluice.v1.GenerateResponse
+	(*TokenizeRequest)(nil),    // 9: sluice.v1.TokenizeRequest
+	(*TokenizeResponse)(nil),   // 10: sluice.v1.TokenizeResponse
+	(*DetokenizeRequest)(nil),  // 11: sluice.v1.DetokenizeRequest
+	(*DetokenizeResponse)(nil), // 12: sluice.v1.DetokenizeResponse
+	(*ListModelsRequest)(nil),  // 13: sluice.v1.ListModelsRequest
+	(*ModelInfo)(nil),          // 14: sluice.v1.ModelInfo
+	(*ListModelsResponse)(nil), // 15: sluice.v1.ListModelsResponse
+	nil,                        // 16: sluice.v1.SamplingParams.LogitBiasEntry
 }
 var file_sluice_proto_depIdxs = []int32{
-	15, // 0: sluice.v1.SamplingParams.logit_bias:type_name -> sluice.v1.SamplingParams.LogitBiasEntry
+	16, // 0: sluice.v1.SamplingParams.logit_bias:type_name -> sluice.v1.SamplingParams.LogitBiasEntry
 	0,  // 1: sluice.v1.GenerateRequest.token_ids:type_name -> sluice.v1.TokenIds
 	1,  // 2: sluice.v1.GenerateRequest.sampling:type_name -> sluice.v1.SamplingParams
-	3,  // 3: sluice.v1.TokenLogprob.top_logprobs:type_name -> sluice.v1.TopLogprob
-	4,  // 4: sluice.v1.GenerateResponse.logprobs:type_name -> sluice.v1.TokenLogprob
-	5,  // 5: sluice.v1.GenerateResponse.usage:type_name -> sluice.v1.Usage
-	6,  // 6: sluice.v1.GenerateResponse.timing:type_name -> sluice.v1.Timing
-	13, // 7: sluice.v1.ListModelsResponse.models:type_name -> sluice.v1.ModelInfo
-	2,  // 8: sluice.v1.Sluice.Generate:input_type -> sluice.v1.GenerateRequest
-	8,  // 9: sluice.v1.Sluice.Tokenize:input_type -> sluice.v1.TokenizeRequest
-	10, // 10: sluice.v1.Sluice.Detokenize:input_type -> sluice.v1.DetokenizeRequest
-	12, // 11: sluice.v1.Sluice.ListModels:input_type -> sluice.v1.ListModelsRequest
-	7,  // 12: sluice.v1.Sluice.Generate:output_type -> sluice.v1.GenerateResponse
-	9,  // 13: sluice.v1.Sluice.Tokenize:output_type -> sluice.v1.TokenizeResponse
-	11, // 14: sluice.v1.Sluice.Detokenize:output_type -> sluice.v1.DetokenizeResponse
-	14, // 15: sluice.v1.Sluice.ListModels:output_type -> sluice.v1.ListModelsResponse
-	12, // [12:16] is the sub-list for method output_type
-	8,  // [8:12] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	4,  // 3: sluice.v1.TokenLogprob.top_logprobs:type_name -> sluice.v1.TopLogprob
+	5,  // 4: sluice.v1.GenerateResponse.logprobs:type_name -> sluice.v1.TokenLogprob
+	6,  // 5: sluice.v1.GenerateResponse.usage:type_name -> sluice.v1.Usage
+	7,  // 6: sluice.v1.GenerateResponse.timing:type_name -> sluice.v1.Timing
+	3,  // 7: sluice.v1.GenerateResponse.tool_calls:type_name -> sluice.v1.ToolCall
+	14, // 8: sluice.v1.ListModelsResponse.models:type_name -> sluice.v1.ModelInfo
+	2,  // 9: sluice.v1.Sluice.Generate:input_type -> sluice.v1.GenerateRequest
+	9,  // 10: sluice.v1.Sluice.Tokenize:input_type -> sluice.v1.TokenizeRequest
+	11, // 11: sluice.v1.Sluice.Detokenize:input_type -> sluice.v1.DetokenizeRequest
+	13, // 12: sluice.v1.Sluice.ListModels:input_type -> sluice.v1.ListModelsRequest
+	8,  // 13: sluice.v1.Sluice.Generate:output_type -> sluice.v1.GenerateResponse
+	10, // 14: sluice.v1.Sluice.Tokenize:output_type -> sluice.v1.TokenizeResponse
+	12, // 15: sluice.v1.Sluice.Detokenize:output_type -> sluice.v1.DetokenizeResponse
+	15, // 16: sluice.v1.Sluice.ListModels:output_type -> sluice.v1.ListModelsResponse
+	13, // [13:17] is the sub-list for method output_type
+	9,  // [9:13] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_sluice_proto_init() }
@@ -1423,7 +1544,7 @@ func file_sluice_proto_init() {
 		(*GenerateRequest_TokenIds)(nil),
 		(*GenerateRequest_MessagesJson)(nil),
 	}
-	file_sluice_proto_msgTypes[8].OneofWrappers = []any{
+	file_sluice_proto_msgTypes[9].OneofWrappers = []any{
 		(*TokenizeRequest_Text)(nil),
 		(*TokenizeRequest_MessagesJson)(nil),
 	}
@@ -1433,7 +1554,7 @@ func file_sluice_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sluice_proto_rawDesc), len(file_sluice_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   16,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
