@@ -12,7 +12,7 @@ import (
 // Config holds the hyperparameters of a model, read entirely from GGUF
 // metadata (and, for the vocabulary size, from token_embd.weight's shape).
 type Config struct {
-	Arch string // GGUF general.architecture: "llama" or "qwen2"
+	Arch string // GGUF general.architecture: "llama", "qwen2" or "qwen3"
 	Name string // general.name, informational; may be empty
 
 	VocabSize     int // rows of token_embd.weight
@@ -34,6 +34,7 @@ type Config struct {
 	RopeScaling string  // "none", "linear", or "llama3" (rope_freqs.weight present)
 
 	QKVBias    bool // attn_q/k/v.bias tensors present (qwen2 always)
+	QKNorm     bool // per-head RMS norms of q and k before rope, attn_q_norm/attn_k_norm (qwen3)
 	OutBias    bool // attn_output.bias present
 	TiedOutput bool // no output.weight: logits use token_embd.weight
 
@@ -48,7 +49,7 @@ func (c *Config) QDim() int { return c.Heads * c.HeadDim }
 func (c *Config) KVDim() int { return c.KVHeads * c.HeadDim }
 
 // supportedArchs are the GGUF architectures this package can run.
-var supportedArchs = map[string]bool{"llama": true, "qwen2": true}
+var supportedArchs = map[string]bool{"llama": true, "qwen2": true, "qwen3": true}
 
 // ReadConfig returns the hyperparameters of the model in f as Load would
 // (Model.Config), from its metadata and tensor index alone: no weight is
@@ -84,6 +85,12 @@ func ReadConfig(f *gguf.File) (Config, error) {
 		c.QKVBias = true // required: Load reports a missing bias by name
 	}
 	_, c.OutBias = f.Tensor("blk.0.attn_output.bias")
+	_, c.QKNorm = f.Tensor("blk.0.attn_q_norm.weight")
+	if c.Arch == "qwen3" {
+		c.QKNorm = true // required: Load reports missing norms by name
+	} else if c.QKNorm {
+		return c, fmt.Errorf("model: %s file has tensor blk.0.attn_q_norm.weight (q/k norms), which %s does not use", c.Arch, c.Arch)
+	}
 	if _, ok := f.Tensor("rope_freqs.weight"); ok {
 		c.RopeScaling = "llama3"
 	}
@@ -101,7 +108,7 @@ func readConfig(f *gguf.File) (Config, error) {
 		return c, fmt.Errorf("model: general.architecture is missing")
 	}
 	if !supportedArchs[arch] {
-		return c, fmt.Errorf("model: unsupported architecture %q (supported: llama, qwen2)", arch)
+		return c, fmt.Errorf("model: unsupported architecture %q (supported: llama, qwen2, qwen3)", arch)
 	}
 	c.Name, _ = f.String("general.name")
 	key := func(s string) string { return arch + "." + s }
@@ -172,7 +179,7 @@ func readConfig(f *gguf.File) (Config, error) {
 	if !finite(c.RopeBase) || c.RopeBase <= 0 {
 		return c, fmt.Errorf("model: %s=%v must be a finite positive number", key("rope.freq_base"), c.RopeBase)
 	}
-	c.RopeNeoX = arch == "qwen2"
+	c.RopeNeoX = arch == "qwen2" || arch == "qwen3"
 	c.RopeScale = 1
 	c.RopeScaling = "none"
 	scalingType, hasType := f.String(key("rope.scaling.type"))

@@ -142,6 +142,16 @@ func (a *activations) grow(m *Model, rows, outRows int) error {
 	return nil
 }
 
+// headRows views an F32 activation (rows, heads·headDim) as (rows·heads,
+// headDim): the same row-major storage (Host or Dev), one head per row, so
+// that row ops such as RMSNorm work per head. The view owns nothing; it must
+// not be freed and is only valid while t is.
+func headRows(t *kernels.Tensor, headDim int) *kernels.Tensor {
+	v := *t
+	v.Rows, v.Cols = t.Rows*(t.Cols/headDim), headDim
+	return &v
+}
+
 func roundUp(n, m int) int { return (n + m - 1) / m * m }
 
 func (a *activations) freeMain(be kernels.Backend) {
@@ -227,6 +237,11 @@ func (m *Model) Forward(b *Batch, kv *KVCache) error {
 			e.do(l, "attn_k.bias", be.AddBias(a.k, ly.bk, n))
 			e.do(l, "attn_v.bias", be.AddBias(a.v, ly.bv, n))
 		}
+		if ly.kNorm != nil {
+			// k = rmsnorm(k) · attn_k_norm per head      (n·kvHeads, headDim)
+			kh := headRows(a.k, c.HeadDim)
+			e.do(l, "attn_k_norm", be.RMSNorm(kh, kh, ly.kNorm, n*c.KVHeads, c.NormEps))
+		}
 		e.do(l, "rope k", be.Rope(a.k, b.Pos, m.rope))
 		// cache[slot] = k, v                   (numBlocks*blockSize, kvDim)
 		e.do(l, "store kv", be.StoreKV(kv.K[l], kv.V[l], a.k, a.v, b.Slots))
@@ -245,6 +260,11 @@ func (m *Model) Forward(b *Batch, kv *KVCache) error {
 		e.do(l, "attn_q", be.MatMul(a.q, hb, ly.wq, nh))
 		if ly.bq != nil {
 			e.do(l, "attn_q.bias", be.AddBias(a.q, ly.bq, nh))
+		}
+		if ly.qNorm != nil {
+			// q = rmsnorm(q) · attn_q_norm per head        (nh·heads, headDim)
+			qh := headRows(a.q, c.HeadDim)
+			e.do(l, "attn_q_norm", be.RMSNorm(qh, qh, ly.qNorm, nh*c.Heads, c.NormEps))
 		}
 		e.do(l, "rope q", be.Rope(a.q, ab.Pos, m.rope))
 		// att = softmax(scale · q·kᵀ, causal per sequence) · v  (nh, qDim)

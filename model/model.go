@@ -1,5 +1,5 @@
 // Package model runs decoder-only transformer architectures (the llama
-// family and qwen2) read from GGUF files on a kernels.Backend.
+// family, qwen2 and qwen3) read from GGUF files on a kernels.Backend.
 //
 // Load builds a Model from a gguf.File: the hyperparameters come from the
 // file's metadata (Config), and the weights stay in the file's memory
@@ -37,6 +37,7 @@ type layer struct {
 	attnNorm       *kernels.Tensor // (1, dim) F32
 	wq, wk, wv, wo *kernels.Tensor // (qDim, dim) (kvDim, dim) (kvDim, dim) (dim, qDim)
 	bq, bk, bv, bo *kernels.Tensor // (1, qDim) (1, kvDim) (1, kvDim) (1, dim) F32; nil if absent
+	qNorm, kNorm   *kernels.Tensor // (1, headDim) F32 per-head q/k RMS norms (qwen3); nil if absent
 	ffnNorm        *kernels.Tensor // (1, dim) F32
 	wGate, wUp     *kernels.Tensor // (ffn, dim)
 	wDown          *kernels.Tensor // (dim, ffn)
@@ -94,6 +95,10 @@ func Load(f *gguf.File, be kernels.Backend, opts Options) (*Model, error) {
 		}
 		if cfg.OutBias {
 			ly.bo = l.vector(p+"attn_output.bias", dim)
+		}
+		if cfg.QKNorm {
+			ly.qNorm = l.vector(p+"attn_q_norm.weight", cfg.HeadDim)
+			ly.kNorm = l.vector(p+"attn_k_norm.weight", cfg.HeadDim)
 		}
 		ly.ffnNorm = l.vector(p+"ffn_norm.weight", dim)
 		ly.wGate = l.weight(p+"ffn_gate.weight", ffn, dim)
@@ -181,7 +186,7 @@ func (m *Model) allWeights() []*kernels.Tensor {
 	for i := range m.layers {
 		ly := &m.layers[i]
 		ts = append(ts, ly.attnNorm, ly.wq, ly.wk, ly.wv, ly.wo, ly.bq, ly.bk, ly.bv, ly.bo,
-			ly.ffnNorm, ly.wGate, ly.wUp, ly.wDown)
+			ly.qNorm, ly.kNorm, ly.ffnNorm, ly.wGate, ly.wUp, ly.wDown)
 	}
 	return slices.DeleteFunc(ts, func(t *kernels.Tensor) bool { return t == nil })
 }
@@ -333,6 +338,9 @@ func fingerprint(f *gguf.File, cfg Config, names []string) string {
 	fmt.Fprintf(h, "%08x %08x %08x %08x %t %t %t %t\x00",
 		math.Float32bits(cfg.NormEps), math.Float32bits(cfg.AttnScale), math.Float32bits(cfg.RopeBase),
 		math.Float32bits(cfg.RopeScale), cfg.RopeNeoX, cfg.QKVBias, cfg.OutBias, cfg.TiedOutput)
+	if cfg.QKNorm {
+		h.Write([]byte("qk-norm\x00")) // only when set: llama/qwen2 fingerprints stay as they were
+	}
 	const windows, win = 8, 64
 	for _, name := range names {
 		ti, _ := f.Tensor(name)

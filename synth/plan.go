@@ -167,6 +167,10 @@ func Plan(s Shape, ft FileType) ([]TensorPlan, error) {
 			add(p+"attn_k.bias", KindBias, "", i, kv)
 			add(p+"attn_v.bias", KindBias, "", i, kv)
 		}
+		if s.QKNorm {
+			add(p+"attn_q_norm.weight", KindNorm, "", i, hd)
+			add(p+"attn_k_norm.weight", KindNorm, "", i, hd)
+		}
 		add(p+"attn_output.weight", KindWeight, "attn_output", i, q, d)
 		add(p+"ffn_norm.weight", KindNorm, "", i, d)
 		add(p+"ffn_gate.weight", KindWeight, "ffn_gate", i, d, f)

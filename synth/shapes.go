@@ -18,7 +18,7 @@ import (
 // the tensor names and dimensions and the GGUF metadata.
 type Shape struct {
 	Name          string  // registry name, "llama-3.2-1b"
-	Arch          string  // GGUF general.architecture: "llama" or "qwen2"
+	Arch          string  // GGUF general.architecture: "llama", "qwen2" or "qwen3"
 	Dim           int     // embedding length (hidden size)
 	Layers        int     // transformer blocks
 	Heads         int     // attention heads
@@ -28,6 +28,7 @@ type Shape struct {
 	Vocab         int     // token embedding rows
 	Tied          bool    // output projection shares token_embd.weight (no output.weight)
 	Biases        bool    // Q/K/V projection biases (qwen2)
+	QKNorm        bool    // per-head RMS norms of queries and keys, attn_q_norm/attn_k_norm (qwen3)
 	RopeBase      float32 // rope.freq_base
 	RopeScaling   *RopeScaling
 	ContextLength int     // trained context length
@@ -65,6 +66,9 @@ func (s Shape) Params() int64 {
 	if s.Biases {
 		per += q + 2*kv
 	}
+	if s.QKNorm {
+		per += 2 * hd
+	}
 	n := int64(s.Layers)*per + int64(s.Vocab)*d + d
 	if !s.Tied {
 		n += int64(s.Vocab) * d
@@ -78,9 +82,12 @@ func (s Shape) Params() int64 {
 // Validate reports the first inconsistent field of s.
 func (s Shape) Validate() error {
 	switch s.Arch {
-	case "llama", "qwen2":
+	case "llama", "qwen2", "qwen3":
 	default:
-		return fmt.Errorf("synth: shape %q: unsupported architecture %q (supported: llama, qwen2)", s.Name, s.Arch)
+		return fmt.Errorf("synth: shape %q: unsupported architecture %q (supported: llama, qwen2, qwen3)", s.Name, s.Arch)
+	}
+	if s.QKNorm != (s.Arch == "qwen3") {
+		return fmt.Errorf("synth: shape %q: q/k norms are qwen3's, not %s's", s.Name, s.Arch)
 	}
 	pos := []struct {
 		name string
@@ -156,6 +163,10 @@ var Shapes = map[string]Shape{
 		Arch: "qwen2", Dim: 3584, Layers: 28, Heads: 28, KVHeads: 4, FFN: 18944, Vocab: 152064,
 		Biases: true, RopeBase: 1e6, ContextLength: 32768, NormEps: 1e-6,
 	},
+	"qwen3-0.6b": {
+		Arch: "qwen3", Dim: 1024, Layers: 28, Heads: 16, KVHeads: 8, HeadDim: 128, FFN: 3072, Vocab: 151936,
+		Tied: true, QKNorm: true, RopeBase: 1e6, ContextLength: 40960, NormEps: 1e-6,
+	},
 	"smollm2-135m": {
 		Arch: "llama", Dim: 576, Layers: 30, Heads: 9, KVHeads: 3, FFN: 1536, Vocab: 49152,
 		Tied: true, RopeBase: 100000, ContextLength: 8192, NormEps: 1e-5,
@@ -169,6 +180,11 @@ var Shapes = map[string]Shape{
 	"tiny-qwen2": {
 		Arch: "qwen2", Dim: 256, Layers: 3, Heads: 2, KVHeads: 1, FFN: 512, Vocab: 512,
 		Tied: true, Biases: true, RopeBase: 1e6, ContextLength: 2048, NormEps: 1e-5,
+	},
+	// qwen3-0.6b scaled down; its heads are wider than dim/heads, as there.
+	"tiny-qwen3": {
+		Arch: "qwen3", Dim: 256, Layers: 3, Heads: 4, KVHeads: 2, HeadDim: 128, FFN: 512, Vocab: 512,
+		Tied: true, QKNorm: true, RopeBase: 1e6, ContextLength: 2048, NormEps: 1e-6,
 	},
 }
 

@@ -23,7 +23,7 @@ func TestSynthShapes(t *testing.T) {
 	want := map[string]float64{
 		"llama-3.2-1b": 1.236e9, "llama-3.2-3b": 3.213e9, "llama-3.1-8b": 8.030e9,
 		"qwen2.5-0.5b": 0.494e9, "qwen2.5-1.5b": 1.544e9, "qwen2.5-7b": 7.616e9,
-		"smollm2-135m": 0.1345e9,
+		"smollm2-135m": 0.1345e9, "qwen3-0.6b": 0.596e9,
 	}
 	for _, name := range ShapeNames() {
 		s := Shapes[name]
