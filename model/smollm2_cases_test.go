@@ -4,13 +4,18 @@ package model
 // their rendered chat template (SmolLM2's default system prompt included)
 // and the start of their greedy answer.
 //
-// How the answers were obtained: greedy decoding with sluice's CPU backend
-// (which quantizes activations to 8 bits as llama.cpp's CPU path does), then
-// checked, teacher-forced, against an independent float64 NumPy forward
-// pass over the same dequantized weights (gguf-py's dequantizer): its argmax
-// agreed at every step listed here. Answers stop where that reference's
-// top two logits come within 0.02 of each other (the "tips" prompt's 7th
-// token), so that a different but correct summation order cannot flip them.
+// How they were obtained: greedy decoding with sluice's CPU backend (which
+// quantizes activations to 8 bits as llama.cpp's CPU path does). llama.cpp
+// (the vendor/llama.cpp tree of PyPI's llama-cpp-python 0.3.36, CPU, a
+// small C program over libllama: llama_tokenize with special tokens parsed,
+// then greedy decoding, one token per llama_decode) gave the same prompt
+// tokens and the same greedy tokens. An independent float64 NumPy forward
+// pass over the same dequantized weights (gguf-py) agreed teacher-forced
+// at every step listed. Each answer stops before a step where llama.cpp's
+// top two logits are within 0.1 of each other (2 + 2: "." then newline vs
+// <|im_end|>, 0.087; tips: 0.066), so that another correct summation order
+// cannot flip them. "What is the capital of France?" is left out: its first
+// token is such a near tie (llama.cpp 0.043: "The" over "L").
 var smolLM2Cases = []struct {
 	user   string
 	prompt []int32
@@ -20,8 +25,8 @@ var smolLM2Cases = []struct {
 		user: "What is 2 + 2?",
 		prompt: []int32{1, 9690, 198, 2683, 359, 253, 5356, 5646, 11173, 3365, 3511, 308, 34519, 28, 7018, 411, 407, 19712, 8182, 2, 198,
 			1, 4093, 198, 1780, 314, 216, 34, 1232, 216, 34, 47, 2, 198, 1, 520, 9531, 198},
-		// "The answer to this classic math problem is 4.<|im_end|>"
-		want: []int32{504, 2988, 288, 451, 8170, 4119, 1732, 314, 216, 36, 30, 2},
+		// "The answer to this classic math problem is 4."
+		want: []int32{504, 2988, 288, 451, 8170, 4119, 1732, 314, 216, 36, 30},
 	},
 	{
 		user: "Hello! Who are you?",
