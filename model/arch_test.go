@@ -3,15 +3,17 @@ package model
 import (
 	"math"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/sluice-llm/sluice/gguf"
+	"github.com/sluice-llm/sluice/quant"
 	"github.com/sluice-llm/sluice/synth"
 )
 
-// writeSynth writes a random-weight F32 model of a registered synth shape
-// into a temporary directory and opens it.
-func writeSynth(t *testing.T, shape string) *gguf.File {
+// synthFile writes a random-weight F32 model of a registered synth shape
+// into a temporary directory and returns its path.
+func synthFile(t *testing.T, shape string) string {
 	t.Helper()
 	s, err := synth.LookupShape(shape)
 	if err != nil {
@@ -21,7 +23,13 @@ func writeSynth(t *testing.T, shape string) *gguf.File {
 	if err := synth.Write(path, synth.Options{Shape: s, Type: "F32", Seed: 7}); err != nil {
 		t.Fatalf("synth %s: %v", shape, err)
 	}
-	f, err := gguf.Open(path)
+	return path
+}
+
+// writeSynth writes a model as synthFile does and opens it.
+func writeSynth(t *testing.T, shape string) *gguf.File {
+	t.Helper()
+	f, err := gguf.Open(synthFile(t, shape))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +43,7 @@ func writeSynth(t *testing.T, shape string) *gguf.File {
 // vouch for the reference that the other architectures rely on.
 func TestArchReference(t *testing.T) {
 	tokens := []int32{1, 17, 300, 42, 42, 7, 511, 256, 3, 99, 128, 64, 5, 200, 31, 450, 12, 8, 77, 160}
-	for _, shape := range []string{"tiny-llama", "tiny-qwen2", "tiny-qwen3"} {
+	for _, shape := range []string{"tiny-llama", "tiny-qwen2", "tiny-qwen3", "tiny-phi3"} {
 		t.Run(shape, func(t *testing.T) {
 			f := writeSynth(t, shape)
 			m, err := Load(f, testBackend(t), Options{})
@@ -89,5 +97,57 @@ func TestQwen3Config(t *testing.T) {
 	}
 	if c.HeadDim != 128 || c.QDim() != 512 || c.Dim != 256 {
 		t.Errorf("head dim %d, q dim %d, dim %d; want 128, 512, 256", c.HeadDim, c.QDim(), c.Dim)
+	}
+}
+
+// TestPhi3Config checks what ReadConfig makes of a phi3 file: NeoX rope,
+// fused QKV and gate-up projections.
+func TestPhi3Config(t *testing.T) {
+	c, err := ReadConfig(writeSynth(t, "tiny-phi3"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Arch != "phi3" || !c.FusedQKV || !c.FusedFFN || !c.RopeNeoX || c.QKNorm || c.TiedOutput {
+		t.Errorf("config %+v: want phi3 with fused projections, NeoX rope, untied output", c)
+	}
+}
+
+// TestArchRefusals checks that what the new architectures' files may
+// carry but Load does not compute is refused with the key or tensor named.
+func TestArchRefusals(t *testing.T) {
+	phi3, qwen3, llama := synthFile(t, "tiny-phi3"), synthFile(t, "tiny-qwen3"), synthFile(t, "tiny-llama")
+	f32 := func(n int) []byte { return make([]byte, 4*n) }
+	cases := []struct {
+		name, path, want string
+		editKV           func(string, gguf.Value) any
+		editTensor       func(*gguf.TensorInfo, *[]byte) bool
+		extra            func(*gguf.Writer)
+	}{
+		{name: "phi3 sliding window", path: phi3, want: "phi3.attention.sliding_window=512",
+			extra: func(w *gguf.Writer) { w.Set("phi3.attention.sliding_window", uint32(512)) }},
+		{name: "phi3 LongRoPE", path: phi3, want: "rope_factors_long.weight",
+			extra: func(w *gguf.Writer) { w.AddTensor("rope_factors_long.weight", quant.F32, []uint64{32}, f32(32)) }},
+		{name: "phi3 unfused ffn_up", path: phi3, want: "blk.0.ffn_up.weight has shape",
+			editTensor: func(ti *gguf.TensorInfo, d *[]byte) bool {
+				if ti.Name == "blk.0.ffn_up.weight" {
+					ti.Dims[1] /= 2
+					*d = (*d)[:len(*d)/2]
+				}
+				return true
+			}},
+		{name: "qwen3 without k norm", path: qwen3, want: "blk.1.attn_k_norm.weight is missing",
+			editTensor: func(ti *gguf.TensorInfo, _ *[]byte) bool { return ti.Name != "blk.1.attn_k_norm.weight" }},
+		{name: "llama with q norm", path: llama, want: "attn_q_norm.weight",
+			extra: func(w *gguf.Writer) { w.AddTensor("blk.0.attn_q_norm.weight", quant.F32, []uint64{32}, f32(32)) }},
+		{name: "llama with fused qkv", path: llama, want: "attn_qkv.weight",
+			extra: func(w *gguf.Writer) { w.AddTensor("blk.0.attn_qkv.weight", quant.F32, []uint64{32}, f32(32)) }},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := loadPath(t, rewriteFile(t, c.path, c.editKV, c.editTensor, c.extra))
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("Load error %v, want one naming %q", err, c.want)
+			}
+		})
 	}
 }

@@ -12,7 +12,7 @@ import (
 // Config holds the hyperparameters of a model, read entirely from GGUF
 // metadata (and, for the vocabulary size, from token_embd.weight's shape).
 type Config struct {
-	Arch string // GGUF general.architecture: "llama", "qwen2" or "qwen3"
+	Arch string // GGUF general.architecture: "llama", "qwen2", "qwen3" or "phi3"
 	Name string // general.name, informational; may be empty
 
 	VocabSize     int // rows of token_embd.weight
@@ -35,6 +35,8 @@ type Config struct {
 
 	QKVBias    bool // attn_q/k/v.bias tensors present (qwen2 always)
 	QKNorm     bool // per-head RMS norms of q and k before rope, attn_q_norm/attn_k_norm (qwen3)
+	FusedQKV   bool // one attn_qkv.weight (q rows, k rows, v rows) instead of attn_q/k/v (phi3)
+	FusedFFN   bool // ffn_up.weight holds gate rows then up rows; no ffn_gate (phi3)
 	OutBias    bool // attn_output.bias present
 	TiedOutput bool // no output.weight: logits use token_embd.weight
 
@@ -49,7 +51,7 @@ func (c *Config) QDim() int { return c.Heads * c.HeadDim }
 func (c *Config) KVDim() int { return c.KVHeads * c.HeadDim }
 
 // supportedArchs are the GGUF architectures this package can run.
-var supportedArchs = map[string]bool{"llama": true, "qwen2": true, "qwen3": true}
+var supportedArchs = map[string]bool{"llama": true, "qwen2": true, "qwen3": true, "phi3": true}
 
 // ReadConfig returns the hyperparameters of the model in f as Load would
 // (Model.Config), from its metadata and tensor index alone: no weight is
@@ -94,6 +96,9 @@ func ReadConfig(f *gguf.File) (Config, error) {
 	if _, ok := f.Tensor("rope_freqs.weight"); ok {
 		c.RopeScaling = "llama3"
 	}
+	if err := fusedConfig(f, &c); err != nil {
+		return c, err
+	}
 	return c, nil
 }
 
@@ -108,7 +113,7 @@ func readConfig(f *gguf.File) (Config, error) {
 		return c, fmt.Errorf("model: general.architecture is missing")
 	}
 	if !supportedArchs[arch] {
-		return c, fmt.Errorf("model: unsupported architecture %q (supported: llama, qwen2, qwen3)", arch)
+		return c, fmt.Errorf("model: unsupported architecture %q (supported: llama, qwen2, qwen3, phi3)", arch)
 	}
 	c.Name, _ = f.String("general.name")
 	key := func(s string) string { return arch + "." + s }
@@ -179,7 +184,7 @@ func readConfig(f *gguf.File) (Config, error) {
 	if !finite(c.RopeBase) || c.RopeBase <= 0 {
 		return c, fmt.Errorf("model: %s=%v must be a finite positive number", key("rope.freq_base"), c.RopeBase)
 	}
-	c.RopeNeoX = arch == "qwen2" || arch == "qwen3"
+	c.RopeNeoX = arch == "qwen2" || arch == "qwen3" || arch == "phi3"
 	c.RopeScale = 1
 	c.RopeScaling = "none"
 	scalingType, hasType := f.String(key("rope.scaling.type"))
@@ -220,6 +225,30 @@ func readConfig(f *gguf.File) (Config, error) {
 		}
 	}
 	return c, nil
+}
+
+// fusedConfig sets FusedQKV and FusedFFN from the tensor index: phi3
+// files fuse the gate and up projections, and usually Q, K and V. It
+// refuses what phi3 files may carry but this package does not compute:
+// LongRoPE factors and sliding-window attention narrower than the context.
+func fusedConfig(f *gguf.File, c *Config) error {
+	_, c.FusedQKV = f.Tensor("blk.0.attn_qkv.weight")
+	if c.Arch != "phi3" {
+		if c.FusedQKV {
+			return fmt.Errorf("model: %s file has tensor blk.0.attn_qkv.weight (fused QKV), which %s does not use", c.Arch, c.Arch)
+		}
+		return nil
+	}
+	c.FusedFFN = true // ffn_up.weight is checked for 2·FFN rows by Load
+	for _, name := range []string{"rope_factors_long.weight", "rope_factors_short.weight"} {
+		if _, ok := f.Tensor(name); ok {
+			return fmt.Errorf("model: phi3 tensor %s (LongRoPE scaling) is not supported", name)
+		}
+	}
+	if w, ok := f.Uint32("phi3.attention.sliding_window"); ok && w > 0 && int(w) < c.ContextLength {
+		return fmt.Errorf("model: phi3.attention.sliding_window=%d is narrower than the context (%d): sliding-window attention is not supported", w, c.ContextLength)
+	}
+	return nil
 }
 
 func finite(x float32) bool { return !math.IsNaN(float64(x)) && !math.IsInf(float64(x), 0) }

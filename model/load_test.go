@@ -22,7 +22,16 @@ func rewrite(t *testing.T, file string,
 	editTensor func(ti *gguf.TensorInfo, data *[]byte) bool,
 	extra func(w *gguf.Writer)) string {
 	t.Helper()
-	src, err := gguf.Open(testenv.Shared(t, "models", file))
+	return rewriteFile(t, testenv.Shared(t, "models", file), editKV, editTensor, extra)
+}
+
+// rewriteFile is rewrite for a model at any path.
+func rewriteFile(t *testing.T, path string,
+	editKV func(key string, v gguf.Value) any,
+	editTensor func(ti *gguf.TensorInfo, data *[]byte) bool,
+	extra func(w *gguf.Writer)) string {
+	t.Helper()
+	src, err := gguf.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,11 +63,11 @@ func rewrite(t *testing.T, file string,
 	if extra != nil {
 		extra(w)
 	}
-	path := filepath.Join(t.TempDir(), "edited.gguf")
-	if err := w.WriteFile(path); err != nil {
+	out := filepath.Join(t.TempDir(), "edited.gguf")
+	if err := w.WriteFile(out); err != nil {
 		t.Fatal(err)
 	}
-	return path
+	return out
 }
 
 // loadPath loads a GGUF file on the test backend, returning Load's error.

@@ -84,9 +84,15 @@ func Load(f *gguf.File, be kernels.Backend, opts Options) (*Model, error) {
 		p := fmt.Sprintf("blk.%d.", i)
 		ly := &m.layers[i]
 		ly.attnNorm = l.vector(p+"attn_norm.weight", dim)
-		ly.wq = l.weight(p+"attn_q.weight", qDim, dim)
-		ly.wk = l.weight(p+"attn_k.weight", kvDim, dim)
-		ly.wv = l.weight(p+"attn_v.weight", kvDim, dim)
+		if cfg.FusedQKV {
+			// attn_qkv (qDim+2·kvDim, dim): q rows, then k rows, then v rows
+			w := l.weightRows(p+"attn_qkv.weight", dim, qDim, kvDim, kvDim)
+			ly.wq, ly.wk, ly.wv = w[0], w[1], w[2]
+		} else {
+			ly.wq = l.weight(p+"attn_q.weight", qDim, dim)
+			ly.wk = l.weight(p+"attn_k.weight", kvDim, dim)
+			ly.wv = l.weight(p+"attn_v.weight", kvDim, dim)
+		}
 		ly.wo = l.weight(p+"attn_output.weight", dim, qDim)
 		if cfg.QKVBias {
 			ly.bq = l.vector(p+"attn_q.bias", qDim)
@@ -101,8 +107,14 @@ func Load(f *gguf.File, be kernels.Backend, opts Options) (*Model, error) {
 			ly.kNorm = l.vector(p+"attn_k_norm.weight", cfg.HeadDim)
 		}
 		ly.ffnNorm = l.vector(p+"ffn_norm.weight", dim)
-		ly.wGate = l.weight(p+"ffn_gate.weight", ffn, dim)
-		ly.wUp = l.weight(p+"ffn_up.weight", ffn, dim)
+		if cfg.FusedFFN {
+			// ffn_up (2·ffn, dim): gate rows, then up rows
+			w := l.weightRows(p+"ffn_up.weight", dim, ffn, ffn)
+			ly.wGate, ly.wUp = w[0], w[1]
+		} else {
+			ly.wGate = l.weight(p+"ffn_gate.weight", ffn, dim)
+			ly.wUp = l.weight(p+"ffn_up.weight", ffn, dim)
+		}
 		ly.wDown = l.weight(p+"ffn_down.weight", dim, ffn)
 	}
 
@@ -269,6 +281,44 @@ func (l *loader) weight(name string, rows, cols int) *kernels.Tensor {
 		return nil
 	}
 	return l.wrap(ti, rows, cols)
+}
+
+// weightRows wraps consecutive row ranges of one fused matrix of cols
+// columns as separate weights, parts[i] rows each (the tensor must have
+// exactly sum(parts) rows). The weights share the file's bytes; nil
+// entries on error.
+func (l *loader) weightRows(name string, cols int, parts ...int) []*kernels.Tensor {
+	out := make([]*kernels.Tensor, len(parts))
+	total := 0
+	for _, r := range parts {
+		total += r
+	}
+	ti := l.info(name, total, cols)
+	if ti == nil {
+		return out
+	}
+	if !slices.Contains(l.supported, ti.Type) {
+		l.fail("model: tensor %s has type %s, which backend %s does not support (supported: %v)",
+			name, ti.Type, l.be.Name(), l.supported)
+		return out
+	}
+	d := l.data(ti, total, cols)
+	if d == nil {
+		return out
+	}
+	rb := len(d) / total
+	l.names = append(l.names, ti.Name)
+	off := 0
+	for i, r := range parts {
+		t, err := l.be.Weight(ti.Type, r, cols, d[off*rb:(off+r)*rb])
+		if err != nil {
+			l.fail("model: tensor %s rows %d..%d: %v", name, off, off+r, err)
+			return out
+		}
+		l.made = append(l.made, t)
+		out[i], off = t, off+r
+	}
+	return out
 }
 
 // vector wraps a 1-D F32 tensor (norm weights, biases) as (1, n).

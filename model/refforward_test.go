@@ -35,7 +35,14 @@ func refForward(t *testing.T, f *gguf.File, tokens []int32) [][]float64 {
 	for l := 0; l < c.Layers; l++ {
 		p := fmt.Sprintf("blk.%d.", l)
 		h := refRMSNorm(x, vec(p+"attn_norm.weight"), c.NormEps)
-		q, k, v := refMatMul(h, w(p+"attn_q.weight")), refMatMul(h, w(p+"attn_k.weight")), refMatMul(h, w(p+"attn_v.weight"))
+		var q, k, v [][]float64
+		if has(p + "attn_qkv.weight") { // phi3: rows q, k, v
+			wqkv := w(p + "attn_qkv.weight")
+			qd, kvd := c.Heads*hd, c.KVHeads*hd
+			q, k, v = refMatMul(h, wqkv[:qd]), refMatMul(h, wqkv[qd:qd+kvd]), refMatMul(h, wqkv[qd+kvd:])
+		} else {
+			q, k, v = refMatMul(h, w(p+"attn_q.weight")), refMatMul(h, w(p+"attn_k.weight")), refMatMul(h, w(p+"attn_v.weight"))
+		}
 		if has(p + "attn_q.bias") {
 			refAddBias(q, vec(p+"attn_q.bias"))
 			refAddBias(k, vec(p+"attn_k.bias"))
@@ -54,7 +61,13 @@ func refForward(t *testing.T, f *gguf.File, tokens []int32) [][]float64 {
 		}
 		refAddTo(x, o)
 		h = refRMSNorm(x, vec(p+"ffn_norm.weight"), c.NormEps)
-		g, u := refMatMul(h, w(p+"ffn_gate.weight")), refMatMul(h, w(p+"ffn_up.weight"))
+		var g, u [][]float64
+		if has(p + "ffn_gate.weight") {
+			g, u = refMatMul(h, w(p+"ffn_gate.weight")), refMatMul(h, w(p+"ffn_up.weight"))
+		} else { // phi3: ffn_up holds the gate rows, then the up rows
+			wgu := w(p + "ffn_up.weight")
+			g, u = refMatMul(h, wgu[:len(wgu)/2]), refMatMul(h, wgu[len(wgu)/2:])
+		}
 		for i := range g {
 			for j, gv := range g[i] {
 				g[i][j] = gv / (1 + math.Exp(-gv)) * u[i][j]

@@ -18,7 +18,7 @@ import (
 // the tensor names and dimensions and the GGUF metadata.
 type Shape struct {
 	Name          string  // registry name, "llama-3.2-1b"
-	Arch          string  // GGUF general.architecture: "llama", "qwen2" or "qwen3"
+	Arch          string  // GGUF general.architecture: "llama", "qwen2", "qwen3" or "phi3"
 	Dim           int     // embedding length (hidden size)
 	Layers        int     // transformer blocks
 	Heads         int     // attention heads
@@ -29,6 +29,7 @@ type Shape struct {
 	Tied          bool    // output projection shares token_embd.weight (no output.weight)
 	Biases        bool    // Q/K/V projection biases (qwen2)
 	QKNorm        bool    // per-head RMS norms of queries and keys, attn_q_norm/attn_k_norm (qwen3)
+	Fused         bool    // fused attn_qkv and gate-up ffn_up (2·FFN rows, gate first) tensors (phi3)
 	RopeBase      float32 // rope.freq_base
 	RopeScaling   *RopeScaling
 	ContextLength int     // trained context length
@@ -82,9 +83,12 @@ func (s Shape) Params() int64 {
 // Validate reports the first inconsistent field of s.
 func (s Shape) Validate() error {
 	switch s.Arch {
-	case "llama", "qwen2", "qwen3":
+	case "llama", "qwen2", "qwen3", "phi3":
 	default:
-		return fmt.Errorf("synth: shape %q: unsupported architecture %q (supported: llama, qwen2, qwen3)", s.Name, s.Arch)
+		return fmt.Errorf("synth: shape %q: unsupported architecture %q (supported: llama, qwen2, qwen3, phi3)", s.Name, s.Arch)
+	}
+	if s.Fused != (s.Arch == "phi3") || (s.Fused && s.Biases) {
+		return fmt.Errorf("synth: shape %q: fused projections are phi3's (without biases), not %s's", s.Name, s.Arch)
 	}
 	if s.QKNorm != (s.Arch == "qwen3") {
 		return fmt.Errorf("synth: shape %q: q/k norms are qwen3's, not %s's", s.Name, s.Arch)
@@ -167,6 +171,10 @@ var Shapes = map[string]Shape{
 		Arch: "qwen3", Dim: 1024, Layers: 28, Heads: 16, KVHeads: 8, HeadDim: 128, FFN: 3072, Vocab: 151936,
 		Tied: true, QKNorm: true, RopeBase: 1e6, ContextLength: 40960, NormEps: 1e-6,
 	},
+	"phi-3-mini": {
+		Arch: "phi3", Dim: 3072, Layers: 32, Heads: 32, KVHeads: 32, FFN: 8192, Vocab: 32064,
+		Fused: true, RopeBase: 10000, ContextLength: 4096, NormEps: 1e-5,
+	},
 	"smollm2-135m": {
 		Arch: "llama", Dim: 576, Layers: 30, Heads: 9, KVHeads: 3, FFN: 1536, Vocab: 49152,
 		Tied: true, RopeBase: 100000, ContextLength: 8192, NormEps: 1e-5,
@@ -185,6 +193,11 @@ var Shapes = map[string]Shape{
 	"tiny-qwen3": {
 		Arch: "qwen3", Dim: 256, Layers: 3, Heads: 4, KVHeads: 2, HeadDim: 128, FFN: 512, Vocab: 512,
 		Tied: true, QKNorm: true, RopeBase: 1e6, ContextLength: 2048, NormEps: 1e-6,
+	},
+	// phi-3-mini scaled down.
+	"tiny-phi3": {
+		Arch: "phi3", Dim: 256, Layers: 3, Heads: 4, KVHeads: 4, FFN: 512, Vocab: 512,
+		Fused: true, RopeBase: 10000, ContextLength: 2048, NormEps: 1e-5,
 	},
 }
 
