@@ -230,7 +230,7 @@ func readConfig(f *gguf.File) (Config, error) {
 // fusedConfig sets FusedQKV and FusedFFN from the tensor index: phi3
 // files fuse the gate and up projections, and usually Q, K and V. It
 // refuses what phi3 files may carry but this package does not compute:
-// LongRoPE factors and sliding-window attention narrower than the context.
+// LongRoPE factors.
 func fusedConfig(f *gguf.File, c *Config) error {
 	_, c.FusedQKV = f.Tensor("blk.0.attn_qkv.weight")
 	if c.Arch != "phi3" {
@@ -245,9 +245,10 @@ func fusedConfig(f *gguf.File, c *Config) error {
 			return fmt.Errorf("model: phi3 tensor %s (LongRoPE scaling) is not supported", name)
 		}
 	}
-	if w, ok := f.Uint32("phi3.attention.sliding_window"); ok && w > 0 && int(w) < c.ContextLength {
-		return fmt.Errorf("model: phi3.attention.sliding_window=%d is narrower than the context (%d): sliding-window attention is not supported", w, c.ContextLength)
-	}
+	// phi3.attention.sliding_window (2047 in Phi-3-mini-4k files) is read
+	// and not used: llama.cpp's phi3 loader sets it to none as well ("fix
+	// conversion scripts to correctly populate n_swa"), so both attend over
+	// the whole context.
 	return nil
 }
 
