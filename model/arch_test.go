@@ -49,7 +49,7 @@ func writeSynthOpen(t *testing.T, path string) *gguf.File {
 // vouch for the reference that the other architectures rely on.
 func TestArchReference(t *testing.T) {
 	tokens := []int32{1, 17, 300, 42, 42, 7, 511, 256, 3, 99, 128, 64, 5, 200, 31, 450, 12, 8, 77, 160}
-	for _, shape := range []string{"tiny-llama", "tiny-qwen2", "tiny-qwen3", "tiny-phi3"} {
+	for _, shape := range []string{"tiny-llama", "tiny-qwen2", "tiny-qwen3", "tiny-phi3", "tiny-olmo2"} {
 		t.Run(shape, func(t *testing.T) {
 			f := writeSynth(t, shape)
 			m, err := Load(f, testBackend(t), Options{})
@@ -122,6 +122,7 @@ func TestPhi3Config(t *testing.T) {
 // carry but Load does not compute is refused with the key or tensor named.
 func TestArchRefusals(t *testing.T) {
 	phi3, qwen3, llama := synthFile(t, "tiny-phi3"), synthFile(t, "tiny-qwen3"), synthFile(t, "tiny-llama")
+	olmo2 := synthFile(t, "tiny-olmo2")
 	f32 := func(n int) []byte { return make([]byte, 4*n) }
 	cases := []struct {
 		name, path, want string
@@ -141,6 +142,20 @@ func TestArchRefusals(t *testing.T) {
 			}},
 		{name: "qwen3 without k norm", path: qwen3, want: "blk.1.attn_k_norm.weight is missing",
 			editTensor: func(ti *gguf.TensorInfo, _ *[]byte) bool { return ti.Name != "blk.1.attn_k_norm.weight" }},
+		{name: "olmo2 sliding window", path: olmo2, want: "olmo2.attention.sliding_window=4096",
+			extra: func(w *gguf.Writer) {
+				if err := w.Set("olmo2.attention.sliding_window", uint32(4096)); err != nil {
+					t.Fatal(err)
+				}
+			}},
+		{name: "olmo2 per-head k norm", path: olmo2, want: "blk.0.attn_k_norm.weight has shape",
+			editTensor: func(ti *gguf.TensorInfo, d *[]byte) bool {
+				if ti.Name == "blk.0.attn_k_norm.weight" {
+					ti.Dims[0] = 64
+					*d = (*d)[:4*64]
+				}
+				return true
+			}},
 		{name: "llama with q norm", path: llama, want: "attn_q_norm.weight",
 			extra: func(w *gguf.Writer) { w.AddTensor("blk.0.attn_q_norm.weight", quant.F32, []uint64{32}, f32(32)) }},
 		{name: "llama with fused qkv", path: llama, want: "attn_qkv.weight",
@@ -162,5 +177,20 @@ func TestArchRefusals(t *testing.T) {
 				t.Fatalf("Load error %v, want one naming %q", err, c.want)
 			}
 		})
+	}
+}
+
+// TestOlmo2Config checks what ReadConfig makes of an olmo2 file: post-norms,
+// q/k norms, NeoX rope.
+func TestOlmo2Config(t *testing.T) {
+	c, err := ReadConfig(writeSynth(t, "tiny-olmo2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Arch != "olmo2" || !c.PostNorms || !c.QKNorm || !c.RopeNeoX || c.FusedQKV {
+		t.Errorf("config %+v: want olmo2 with post-norms, q/k norms, NeoX rope", c)
+	}
+	if q, k := qkNormWidths(&c); q != c.QDim() || k != c.KVDim() {
+		t.Errorf("q/k norm widths %d, %d; want whole rows %d, %d", q, k, c.QDim(), c.KVDim())
 	}
 }

@@ -27,14 +27,17 @@ var archGoldenFiles = map[string]string{
 	"tiny-llama": "546bae3d71006f6539308a41fcfcbab7af0ce2eb51afcdad601daf2b478d3ea1",
 	"tiny-qwen3": "0cac546b72fcce78d650a4844ae01ebf76ce7528c1c16e4185479baea61fc977",
 	"tiny-phi3":  "e2d202a7f0f937de7926c8b0dabc19262cf9088c4392450eda4981e456da62ae",
+	"tiny-olmo2": "2db39d3e3fe431a972c351b6e993c593f7b2e089f4b6d81957d9afd126a4ef76",
 }
 
 // archGoldenTol is the allowed |ours − llama.cpp| per logit. The random
 // weights give logits near 1 that differ by a few 1e-2 between tokens, so
 // the relative 5e-3 of the shared golden test would let a missing q/k norm
 // (2e-3 here) pass. llama.cpp's F16 rounding of the query, the softmax
-// probabilities and the KV cache moves these logits by up to 2.1e-4.
-const archGoldenTol = 5e-4
+// probabilities and the KV cache moves these logits by up to 4.1e-4
+// (olmo2, whose whole-row q/k norms make sharper scores; 7e-5 against the
+// ref-ggml backend, which rounds as llama.cpp does).
+const archGoldenTol = 8e-4
 
 // TestArchGolden compares the forward pass of each architecture with
 // llama.cpp's on an F32 synth model of its shape, teacher-forced.

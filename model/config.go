@@ -12,7 +12,7 @@ import (
 // Config holds the hyperparameters of a model, read entirely from GGUF
 // metadata (and, for the vocabulary size, from token_embd.weight's shape).
 type Config struct {
-	Arch string // GGUF general.architecture: "llama", "qwen2", "qwen3" or "phi3"
+	Arch string // GGUF general.architecture: "llama", "qwen2", "qwen3", "phi3" or "olmo2"
 	Name string // general.name, informational; may be empty
 
 	VocabSize     int // rows of token_embd.weight
@@ -34,7 +34,8 @@ type Config struct {
 	RopeScaling string  // "none", "linear", or "llama3" (rope_freqs.weight present)
 
 	QKVBias    bool // attn_q/k/v.bias tensors present (qwen2 always)
-	QKNorm     bool // per-head RMS norms of q and k before rope, attn_q_norm/attn_k_norm (qwen3)
+	QKNorm     bool // RMS norms of q and k before rope, attn_q_norm/attn_k_norm: per head (qwen3) or per row (olmo2)
+	PostNorms  bool // RMS norms after attention and FFN (post_attention_norm, post_ffw_norm) instead of before (olmo2)
 	FusedQKV   bool // one attn_qkv.weight (q rows, k rows, v rows) instead of attn_q/k/v (phi3)
 	FusedFFN   bool // ffn_up.weight holds gate rows then up rows; no ffn_gate (phi3)
 	OutBias    bool // attn_output.bias present
@@ -51,7 +52,7 @@ func (c *Config) QDim() int { return c.Heads * c.HeadDim }
 func (c *Config) KVDim() int { return c.KVHeads * c.HeadDim }
 
 // supportedArchs are the GGUF architectures this package can run.
-var supportedArchs = map[string]bool{"llama": true, "qwen2": true, "qwen3": true, "phi3": true}
+var supportedArchs = map[string]bool{"llama": true, "qwen2": true, "qwen3": true, "phi3": true, "olmo2": true}
 
 // ReadConfig returns the hyperparameters of the model in f as Load would
 // (Model.Config), from its metadata and tensor index alone: no weight is
@@ -87,8 +88,12 @@ func ReadConfig(f *gguf.File) (Config, error) {
 		c.QKVBias = true // required: Load reports a missing bias by name
 	}
 	_, c.OutBias = f.Tensor("blk.0.attn_output.bias")
+	if err := olmo2Config(f, &c); err != nil {
+		return c, err
+	}
 	_, c.QKNorm = f.Tensor("blk.0.attn_q_norm.weight")
-	if c.Arch == "qwen3" {
+	c.PostNorms = c.Arch == "olmo2"
+	if c.Arch == "qwen3" || c.Arch == "olmo2" {
 		c.QKNorm = true // required: Load reports missing norms by name
 	} else if c.QKNorm {
 		return c, fmt.Errorf("model: %s file has tensor blk.0.attn_q_norm.weight (q/k norms), which %s does not use", c.Arch, c.Arch)
@@ -113,7 +118,7 @@ func readConfig(f *gguf.File) (Config, error) {
 		return c, fmt.Errorf("model: general.architecture is missing")
 	}
 	if !supportedArchs[arch] {
-		return c, fmt.Errorf("model: unsupported architecture %q (supported: llama, qwen2, qwen3, phi3)", arch)
+		return c, fmt.Errorf("model: unsupported architecture %q (supported: llama, qwen2, qwen3, phi3, olmo2)", arch)
 	}
 	c.Name, _ = f.String("general.name")
 	key := func(s string) string { return arch + "." + s }
@@ -184,7 +189,7 @@ func readConfig(f *gguf.File) (Config, error) {
 	if !finite(c.RopeBase) || c.RopeBase <= 0 {
 		return c, fmt.Errorf("model: %s=%v must be a finite positive number", key("rope.freq_base"), c.RopeBase)
 	}
-	c.RopeNeoX = arch == "qwen2" || arch == "qwen3" || arch == "phi3"
+	c.RopeNeoX = arch == "qwen2" || arch == "qwen3" || arch == "phi3" || arch == "olmo2"
 	c.RopeScale = 1
 	c.RopeScaling = "none"
 	scalingType, hasType := f.String(key("rope.scaling.type"))

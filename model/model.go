@@ -37,7 +37,9 @@ type layer struct {
 	attnNorm       *kernels.Tensor // (1, dim) F32
 	wq, wk, wv, wo *kernels.Tensor // (qDim, dim) (kvDim, dim) (kvDim, dim) (dim, qDim)
 	bq, bk, bv, bo *kernels.Tensor // (1, qDim) (1, kvDim) (1, kvDim) (1, dim) F32; nil if absent
-	qNorm, kNorm   *kernels.Tensor // (1, headDim) F32 per-head q/k RMS norms (qwen3); nil if absent
+	qNorm, kNorm   *kernels.Tensor // (1, headDim) F32 per-head q/k RMS norms (qwen3), (1, qDim) (1, kvDim) per row (olmo2); nil if absent
+	postAttnNorm   *kernels.Tensor // (1, dim) F32 applied to the attention output (olmo2); nil if absent
+	postFFNNorm    *kernels.Tensor // (1, dim) F32 applied to the FFN output (olmo2); nil if absent
 	ffnNorm        *kernels.Tensor // (1, dim) F32
 	wGate, wUp     *kernels.Tensor // (ffn, dim)
 	wDown          *kernels.Tensor // (dim, ffn)
@@ -83,7 +85,13 @@ func Load(f *gguf.File, be kernels.Backend, opts Options) (*Model, error) {
 	for i := range m.layers {
 		p := fmt.Sprintf("blk.%d.", i)
 		ly := &m.layers[i]
-		ly.attnNorm = l.vector(p+"attn_norm.weight", dim)
+		if cfg.PostNorms {
+			ly.postAttnNorm = l.vector(p+"post_attention_norm.weight", dim)
+			ly.postFFNNorm = l.vector(p+"post_ffw_norm.weight", dim)
+		} else {
+			ly.attnNorm = l.vector(p+"attn_norm.weight", dim)
+			ly.ffnNorm = l.vector(p+"ffn_norm.weight", dim)
+		}
 		if cfg.FusedQKV {
 			// attn_qkv (qDim+2·kvDim, dim): q rows, then k rows, then v rows
 			w := l.weightRows(p+"attn_qkv.weight", dim, qDim, kvDim, kvDim)
@@ -103,10 +111,10 @@ func Load(f *gguf.File, be kernels.Backend, opts Options) (*Model, error) {
 			ly.bo = l.vector(p+"attn_output.bias", dim)
 		}
 		if cfg.QKNorm {
-			ly.qNorm = l.vector(p+"attn_q_norm.weight", cfg.HeadDim)
-			ly.kNorm = l.vector(p+"attn_k_norm.weight", cfg.HeadDim)
+			qw, kw := qkNormWidths(&cfg)
+			ly.qNorm = l.vector(p+"attn_q_norm.weight", qw)
+			ly.kNorm = l.vector(p+"attn_k_norm.weight", kw)
 		}
-		ly.ffnNorm = l.vector(p+"ffn_norm.weight", dim)
 		if cfg.FusedFFN {
 			// ffn_up (2·ffn, dim): gate rows, then up rows
 			w := l.weightRows(p+"ffn_up.weight", dim, ffn, ffn)
@@ -198,7 +206,7 @@ func (m *Model) allWeights() []*kernels.Tensor {
 	for i := range m.layers {
 		ly := &m.layers[i]
 		ts = append(ts, ly.attnNorm, ly.wq, ly.wk, ly.wv, ly.wo, ly.bq, ly.bk, ly.bv, ly.bo,
-			ly.qNorm, ly.kNorm, ly.ffnNorm, ly.wGate, ly.wUp, ly.wDown)
+			ly.qNorm, ly.kNorm, ly.postAttnNorm, ly.postFFNNorm, ly.ffnNorm, ly.wGate, ly.wUp, ly.wDown)
 	}
 	return slices.DeleteFunc(ts, func(t *kernels.Tensor) bool { return t == nil })
 }
@@ -390,6 +398,9 @@ func fingerprint(f *gguf.File, cfg Config, names []string) string {
 		math.Float32bits(cfg.RopeScale), cfg.RopeNeoX, cfg.QKVBias, cfg.OutBias, cfg.TiedOutput)
 	if cfg.QKNorm {
 		h.Write([]byte("qk-norm\x00")) // only when set: llama/qwen2 fingerprints stay as they were
+	}
+	if cfg.PostNorms {
+		h.Write([]byte("post-norms\x00"))
 	}
 	const windows, win = 8, 64
 	for _, name := range names {

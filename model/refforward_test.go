@@ -34,7 +34,10 @@ func refForward(t *testing.T, f *gguf.File, tokens []int32) [][]float64 {
 	}
 	for l := 0; l < c.Layers; l++ {
 		p := fmt.Sprintf("blk.%d.", l)
-		h := refRMSNorm(x, vec(p+"attn_norm.weight"), c.NormEps)
+		h := x // olmo2: no norm before attention
+		if has(p + "attn_norm.weight") {
+			h = refRMSNorm(x, vec(p+"attn_norm.weight"), c.NormEps)
+		}
 		var q, k, v [][]float64
 		if has(p + "attn_qkv.weight") { // phi3: rows q, k, v
 			wqkv := w(p + "attn_qkv.weight")
@@ -48,9 +51,9 @@ func refForward(t *testing.T, f *gguf.File, tokens []int32) [][]float64 {
 			refAddBias(k, vec(p+"attn_k.bias"))
 			refAddBias(v, vec(p+"attn_v.bias"))
 		}
-		if has(p + "attn_q_norm.weight") { // qwen3: per-head norms before rope
-			q = refHeadNorm(q, vec(p+"attn_q_norm.weight"), hd, c.NormEps)
-			k = refHeadNorm(k, vec(p+"attn_k_norm.weight"), hd, c.NormEps)
+		if has(p + "attn_q_norm.weight") { // before rope: per head (qwen3) or per row (olmo2)
+			qn, kn := vec(p+"attn_q_norm.weight"), vec(p+"attn_k_norm.weight")
+			q, k = refHeadNorm(q, qn, len(qn), c.NormEps), refHeadNorm(k, kn, len(kn), c.NormEps)
 		}
 		refRope(q, hd, c)
 		refRope(k, hd, c)
@@ -59,8 +62,14 @@ func refForward(t *testing.T, f *gguf.File, tokens []int32) [][]float64 {
 		if has(p + "attn_output.bias") {
 			refAddBias(o, vec(p+"attn_output.bias"))
 		}
+		if has(p + "post_attention_norm.weight") { // olmo2
+			o = refRMSNorm(o, vec(p+"post_attention_norm.weight"), c.NormEps)
+		}
 		refAddTo(x, o)
-		h = refRMSNorm(x, vec(p+"ffn_norm.weight"), c.NormEps)
+		h = x
+		if has(p + "ffn_norm.weight") {
+			h = refRMSNorm(x, vec(p+"ffn_norm.weight"), c.NormEps)
+		}
 		var g, u [][]float64
 		if has(p + "ffn_gate.weight") {
 			g, u = refMatMul(h, w(p+"ffn_gate.weight")), refMatMul(h, w(p+"ffn_up.weight"))
@@ -73,7 +82,11 @@ func refForward(t *testing.T, f *gguf.File, tokens []int32) [][]float64 {
 				g[i][j] = gv / (1 + math.Exp(-gv)) * u[i][j]
 			}
 		}
-		refAddTo(x, refMatMul(g, w(p+"ffn_down.weight")))
+		down := refMatMul(g, w(p+"ffn_down.weight"))
+		if has(p + "post_ffw_norm.weight") { // olmo2
+			down = refRMSNorm(down, vec(p+"post_ffw_norm.weight"), c.NormEps)
+		}
+		refAddTo(x, down)
 	}
 	out := "output.weight"
 	if c.TiedOutput {

@@ -160,7 +160,9 @@ func Plan(s Shape, ft FileType) ([]TensorPlan, error) {
 	}
 	for i := 0; i < n; i++ {
 		p := fmt.Sprintf("blk.%d.", i)
-		add(p+"attn_norm.weight", KindNorm, "", i, d)
+		if !s.PostNorms {
+			add(p+"attn_norm.weight", KindNorm, "", i, d)
+		}
 		if s.Fused {
 			add(p+"attn_qkv.weight", KindWeight, "attn_qkv", i, d, q+2*kv)
 		} else {
@@ -177,8 +179,16 @@ func Plan(s Shape, ft FileType) ([]TensorPlan, error) {
 			add(p+"attn_q_norm.weight", KindNorm, "", i, hd)
 			add(p+"attn_k_norm.weight", KindNorm, "", i, hd)
 		}
+		if s.PostNorms {
+			add(p+"attn_q_norm.weight", KindNorm, "", i, q)
+			add(p+"attn_k_norm.weight", KindNorm, "", i, kv)
+		}
 		add(p+"attn_output.weight", KindWeight, "attn_output", i, q, d)
-		add(p+"ffn_norm.weight", KindNorm, "", i, d)
+		if s.PostNorms {
+			add(p+"post_attention_norm.weight", KindNorm, "", i, d)
+		} else {
+			add(p+"ffn_norm.weight", KindNorm, "", i, d)
+		}
 		if s.Fused {
 			add(p+"ffn_up.weight", KindWeight, "ffn_up", i, d, 2*f) // gate rows, then up rows
 		} else {
@@ -186,6 +196,9 @@ func Plan(s Shape, ft FileType) ([]TensorPlan, error) {
 			add(p+"ffn_up.weight", KindWeight, "ffn_up", i, d, f)
 		}
 		add(p+"ffn_down.weight", KindWeight, "ffn_down", i, f, d)
+		if s.PostNorms {
+			add(p+"post_ffw_norm.weight", KindNorm, "", i, d)
+		}
 	}
 	add("output_norm.weight", KindNorm, "", 0, d)
 	if !s.Tied {

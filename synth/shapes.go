@@ -18,7 +18,7 @@ import (
 // the tensor names and dimensions and the GGUF metadata.
 type Shape struct {
 	Name          string  // registry name, "llama-3.2-1b"
-	Arch          string  // GGUF general.architecture: "llama", "qwen2", "qwen3" or "phi3"
+	Arch          string  // GGUF general.architecture: "llama", "qwen2", "qwen3", "phi3" or "olmo2"
 	Dim           int     // embedding length (hidden size)
 	Layers        int     // transformer blocks
 	Heads         int     // attention heads
@@ -30,6 +30,7 @@ type Shape struct {
 	Biases        bool    // Q/K/V projection biases (qwen2)
 	QKNorm        bool    // per-head RMS norms of queries and keys, attn_q_norm/attn_k_norm (qwen3)
 	Fused         bool    // fused attn_qkv and gate-up ffn_up (2·FFN rows, gate first) tensors (phi3)
+	PostNorms     bool    // norms after attention and FFN instead of before, and q/k norms over whole rows (olmo2)
 	RopeBase      float32 // rope.freq_base
 	RopeScaling   *RopeScaling
 	ContextLength int     // trained context length
@@ -70,6 +71,9 @@ func (s Shape) Params() int64 {
 	if s.QKNorm {
 		per += 2 * hd
 	}
+	if s.PostNorms { // q and k norms over whole rows
+		per += q + kv
+	}
 	n := int64(s.Layers)*per + int64(s.Vocab)*d + d
 	if !s.Tied {
 		n += int64(s.Vocab) * d
@@ -83,9 +87,12 @@ func (s Shape) Params() int64 {
 // Validate reports the first inconsistent field of s.
 func (s Shape) Validate() error {
 	switch s.Arch {
-	case "llama", "qwen2", "qwen3", "phi3":
+	case "llama", "qwen2", "qwen3", "phi3", "olmo2":
 	default:
-		return fmt.Errorf("synth: shape %q: unsupported architecture %q (supported: llama, qwen2, qwen3, phi3)", s.Name, s.Arch)
+		return fmt.Errorf("synth: shape %q: unsupported architecture %q (supported: llama, qwen2, qwen3, phi3, olmo2)", s.Name, s.Arch)
+	}
+	if s.PostNorms != (s.Arch == "olmo2") {
+		return fmt.Errorf("synth: shape %q: post-norms are olmo2's, not %s's", s.Name, s.Arch)
 	}
 	if s.Fused != (s.Arch == "phi3") || (s.Fused && s.Biases) {
 		return fmt.Errorf("synth: shape %q: fused projections are phi3's (without biases), not %s's", s.Name, s.Arch)
@@ -171,6 +178,10 @@ var Shapes = map[string]Shape{
 		Arch: "qwen3", Dim: 1024, Layers: 28, Heads: 16, KVHeads: 8, HeadDim: 128, FFN: 3072, Vocab: 151936,
 		Tied: true, QKNorm: true, RopeBase: 1e6, ContextLength: 40960, NormEps: 1e-6,
 	},
+	"olmo-2-1b": {
+		Arch: "olmo2", Dim: 2048, Layers: 16, Heads: 16, KVHeads: 16, FFN: 8192, Vocab: 100352,
+		PostNorms: true, RopeBase: 500000, ContextLength: 4096, NormEps: 1e-6,
+	},
 	"phi-3-mini": {
 		Arch: "phi3", Dim: 3072, Layers: 32, Heads: 32, KVHeads: 32, FFN: 8192, Vocab: 32064,
 		Fused: true, RopeBase: 10000, ContextLength: 4096, NormEps: 1e-5,
@@ -193,6 +204,11 @@ var Shapes = map[string]Shape{
 	"tiny-qwen3": {
 		Arch: "qwen3", Dim: 256, Layers: 3, Heads: 4, KVHeads: 2, HeadDim: 128, FFN: 512, Vocab: 512,
 		Tied: true, QKNorm: true, RopeBase: 1e6, ContextLength: 2048, NormEps: 1e-6,
+	},
+	// olmo-2-1b scaled down.
+	"tiny-olmo2": {
+		Arch: "olmo2", Dim: 256, Layers: 3, Heads: 4, KVHeads: 2, FFN: 512, Vocab: 512,
+		PostNorms: true, RopeBase: 500000, ContextLength: 2048, NormEps: 1e-6,
 	},
 	// phi-3-mini scaled down.
 	"tiny-phi3": {

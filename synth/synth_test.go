@@ -23,7 +23,7 @@ func TestSynthShapes(t *testing.T) {
 	want := map[string]float64{
 		"llama-3.2-1b": 1.236e9, "llama-3.2-3b": 3.213e9, "llama-3.1-8b": 8.030e9,
 		"qwen2.5-0.5b": 0.494e9, "qwen2.5-1.5b": 1.544e9, "qwen2.5-7b": 7.616e9,
-		"smollm2-135m": 0.1345e9, "qwen3-0.6b": 0.596e9, "phi-3-mini": 3.821e9,
+		"smollm2-135m": 0.1345e9, "qwen3-0.6b": 0.596e9, "phi-3-mini": 3.821e9, "olmo-2-1b": 1.485e9,
 	}
 	for _, name := range ShapeNames() {
 		s := Shapes[name]
@@ -294,8 +294,14 @@ func checkFile(t *testing.T, path string, opts Options) {
 		checkValues(t, f, ti, tp.Kind)
 	}
 	// Every architecture's tensors by llama.cpp's names.
-	need := []string{"token_embd.weight", "output_norm.weight", "blk.0.attn_norm.weight",
-		"blk.0.attn_output.weight", "blk.0.ffn_norm.weight", "blk.0.ffn_up.weight", "blk.0.ffn_down.weight"}
+	need := []string{"token_embd.weight", "output_norm.weight",
+		"blk.0.attn_output.weight", "blk.0.ffn_up.weight", "blk.0.ffn_down.weight"}
+	if s.PostNorms {
+		need = append(need, "blk.0.post_attention_norm.weight", "blk.0.post_ffw_norm.weight",
+			"blk.0.attn_q_norm.weight", "blk.0.attn_k_norm.weight")
+	} else {
+		need = append(need, "blk.0.attn_norm.weight", "blk.0.ffn_norm.weight")
+	}
 	if s.Fused {
 		need = append(need, "blk.0.attn_qkv.weight")
 	} else {
