@@ -49,7 +49,7 @@ func writeSynthOpen(t *testing.T, path string) *gguf.File {
 // vouch for the reference that the other architectures rely on.
 func TestArchReference(t *testing.T) {
 	tokens := []int32{1, 17, 300, 42, 42, 7, 511, 256, 3, 99, 128, 64, 5, 200, 31, 450, 12, 8, 77, 160}
-	for _, shape := range []string{"tiny-llama", "tiny-qwen2", "tiny-qwen3", "tiny-phi3", "tiny-olmo2"} {
+	for _, shape := range []string{"tiny-llama", "tiny-qwen2", "tiny-qwen3", "tiny-phi3", "tiny-olmo2", "tiny-granite"} {
 		t.Run(shape, func(t *testing.T) {
 			f := writeSynth(t, shape)
 			m, err := Load(f, testBackend(t), Options{})
@@ -192,5 +192,51 @@ func TestOlmo2Config(t *testing.T) {
 	}
 	if q, k := qkNormWidths(&c); q != c.QDim() || k != c.KVDim() {
 		t.Errorf("q/k norm widths %d, %d; want whole rows %d, %d", q, k, c.QDim(), c.KVDim())
+	}
+}
+
+// TestGraniteConfig checks granite's multipliers and their refusal
+// elsewhere.
+func TestGraniteConfig(t *testing.T) {
+	c, err := ReadConfig(writeSynth(t, "tiny-granite"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.EmbedScale != 12 || c.ResidualScale != 0.22 || c.LogitScale != 8 || c.AttnScale != 0.015625 || c.RopeNeoX {
+		t.Errorf("config %+v: want granite's multipliers 12, 0.22, 8, 1/64 and llama's rope", c)
+	}
+	granite, llama := synthFile(t, "tiny-granite"), synthFile(t, "tiny-llama")
+	for _, c := range []struct {
+		name, path, want string
+		editKV           func(string, gguf.Value) any
+		extra            func(*gguf.Writer)
+	}{
+		{name: "no logit scale", path: granite, want: "granite.logit_scale is missing",
+			editKV: func(k string, v gguf.Value) any {
+				if k == "granite.logit_scale" {
+					return nil
+				}
+				return v
+			}},
+		{name: "negative residual scale", path: granite, want: "granite.residual_scale=-1",
+			editKV: func(k string, v gguf.Value) any {
+				if k == "granite.residual_scale" {
+					return float32(-1)
+				}
+				return v
+			}},
+		{name: "llama with embedding scale", path: llama, want: "llama.embedding_scale",
+			extra: func(w *gguf.Writer) {
+				if err := w.Set("llama.embedding_scale", float32(12)); err != nil {
+					t.Fatal(err)
+				}
+			}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := loadPath(t, rewriteFile(t, c.path, c.editKV, nil, c.extra))
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("Load error %v, want one naming %q", err, c.want)
+			}
+		})
 	}
 }

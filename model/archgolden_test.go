@@ -24,10 +24,11 @@ type archGolden struct {
 // (shape, F32, seed 7) it was made from: a change in synth's output is
 // reported as such, not as a wrong forward pass.
 var archGoldenFiles = map[string]string{
-	"tiny-llama": "546bae3d71006f6539308a41fcfcbab7af0ce2eb51afcdad601daf2b478d3ea1",
-	"tiny-qwen3": "0cac546b72fcce78d650a4844ae01ebf76ce7528c1c16e4185479baea61fc977",
-	"tiny-phi3":  "e2d202a7f0f937de7926c8b0dabc19262cf9088c4392450eda4981e456da62ae",
-	"tiny-olmo2": "2db39d3e3fe431a972c351b6e993c593f7b2e089f4b6d81957d9afd126a4ef76",
+	"tiny-llama":   "546bae3d71006f6539308a41fcfcbab7af0ce2eb51afcdad601daf2b478d3ea1",
+	"tiny-qwen3":   "0cac546b72fcce78d650a4844ae01ebf76ce7528c1c16e4185479baea61fc977",
+	"tiny-phi3":    "e2d202a7f0f937de7926c8b0dabc19262cf9088c4392450eda4981e456da62ae",
+	"tiny-granite": "4d7b3356b278098c4d0e938a34893c88ba47d323841f7330dc1aa330927c8b9e",
+	"tiny-olmo2":   "2db39d3e3fe431a972c351b6e993c593f7b2e089f4b6d81957d9afd126a4ef76",
 }
 
 // archGoldenTol is the allowed |ours − llama.cpp| per logit. The random

@@ -219,6 +219,9 @@ func (m *Model) Forward(b *Batch, kv *KVCache) error {
 	var e opErr
 	// x = token_embd[tokens]                                  (n, dim)
 	e.do(-1, "token_embd", be.GetRows(a.x, m.tokEmbd, b.Tokens))
+	if c.EmbedScale != 1 {
+		e.do(-1, "embedding_scale", be.Scale(a.x, c.EmbedScale, n))
+	}
 
 	// h, hb: the residual rows that need queries, attention and the FFN,
 	// and scratch for their normalized values, nh of them with attention
@@ -279,6 +282,9 @@ func (m *Model) Forward(b *Batch, kv *KVCache) error {
 		if ly.postAttnNorm != nil {
 			e.do(l, "post_attention_norm", be.RMSNorm(a.proj, a.proj, ly.postAttnNorm, nh, c.NormEps))
 		}
+		if c.ResidualScale != 1 {
+			e.do(l, "residual_scale", be.Scale(a.proj, c.ResidualScale, nh))
+		}
 		e.do(l, "residual", be.Add(h, h, a.proj, nh))
 		m.ffn(&e, l, ly, h, hb, nh)
 		if e.err != nil {
@@ -292,6 +298,9 @@ func (m *Model) Forward(b *Batch, kv *KVCache) error {
 	// logits = (rmsnorm(h) · output_norm)·outputᵀ            (nOut, vocab)
 	e.do(-1, "output_norm", be.RMSNorm(hb, h, m.outNorm, nOut, c.NormEps))
 	e.do(-1, "output", be.MatMul(a.logit, hb, m.output, nOut))
+	if c.LogitScale != 1 {
+		e.do(-1, "logit_scale", be.Scale(a.logit, 1/c.LogitScale, nOut))
+	}
 	e.do(-1, "read logits", be.Read(a.logits[:nOut*c.VocabSize], a.logit))
 	if e.err == nil {
 		a.nOut = nOut
@@ -319,6 +328,9 @@ func (m *Model) ffn(e *opErr, l int, ly *layer, h, hb *kernels.Tensor, nh int) {
 	e.do(l, "ffn_down", be.MatMul(a.proj, a.gate, ly.wDown, nh))
 	if ly.postFFNNorm != nil {
 		e.do(l, "post_ffw_norm", be.RMSNorm(a.proj, a.proj, ly.postFFNNorm, nh, eps))
+	}
+	if rs := m.cfg.ResidualScale; rs != 1 {
+		e.do(l, "residual_scale", be.Scale(a.proj, rs, nh))
 	}
 	e.do(l, "residual", be.Add(h, h, a.proj, nh))
 }

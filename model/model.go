@@ -402,6 +402,10 @@ func fingerprint(f *gguf.File, cfg Config, names []string) string {
 	if cfg.PostNorms {
 		h.Write([]byte("post-norms\x00"))
 	}
+	if cfg.Arch == "granite" {
+		fmt.Fprintf(h, "granite %08x %08x %08x\x00", math.Float32bits(cfg.EmbedScale),
+			math.Float32bits(cfg.ResidualScale), math.Float32bits(cfg.LogitScale))
+	}
 	const windows, win = 8, 64
 	for _, name := range names {
 		ti, _ := f.Tensor(name)

@@ -31,6 +31,7 @@ func refForward(t *testing.T, f *gguf.File, tokens []int32) [][]float64 {
 	x := make([][]float64, n) // (n, dim) residual stream
 	for i, tok := range tokens {
 		x[i] = append([]float64(nil), emb[tok]...)
+		refScale(x[i], float64(c.EmbedScale)) // granite
 	}
 	for l := 0; l < c.Layers; l++ {
 		p := fmt.Sprintf("blk.%d.", l)
@@ -65,6 +66,9 @@ func refForward(t *testing.T, f *gguf.File, tokens []int32) [][]float64 {
 		if has(p + "post_attention_norm.weight") { // olmo2
 			o = refRMSNorm(o, vec(p+"post_attention_norm.weight"), c.NormEps)
 		}
+		for _, r := range o {
+			refScale(r, float64(c.ResidualScale)) // granite
+		}
 		refAddTo(x, o)
 		h = x
 		if has(p + "ffn_norm.weight") {
@@ -86,13 +90,26 @@ func refForward(t *testing.T, f *gguf.File, tokens []int32) [][]float64 {
 		if has(p + "post_ffw_norm.weight") { // olmo2
 			down = refRMSNorm(down, vec(p+"post_ffw_norm.weight"), c.NormEps)
 		}
+		for _, r := range down {
+			refScale(r, float64(c.ResidualScale)) // granite
+		}
 		refAddTo(x, down)
 	}
 	out := "output.weight"
 	if c.TiedOutput {
 		out = "token_embd.weight"
 	}
-	return refMatMul(refRMSNorm(x, vec("output_norm.weight"), c.NormEps), w(out))
+	logits := refMatMul(refRMSNorm(x, vec("output_norm.weight"), c.NormEps), w(out))
+	for _, r := range logits {
+		refScale(r, 1/float64(c.LogitScale)) // granite
+	}
+	return logits
+}
+
+func refScale(x []float64, s float64) {
+	for i := range x {
+		x[i] *= s
+	}
 }
 
 // refWeight dequantizes a tensor into rows of ne0 values.
