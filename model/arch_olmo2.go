@@ -15,19 +15,11 @@ func olmo2Config(f *gguf.File, c *Config) error {
 	if c.Arch != "olmo2" {
 		return nil
 	}
+	c.PostNorms = true // Load reports missing post-norms by name
 	// llama.cpp's olmo2 treats a positive window as sliding-window
 	// attention on some layers (OLMo 3), which this package cannot do.
 	if w, ok := f.Uint32("olmo2.attention.sliding_window"); ok && w > 0 {
 		return fmt.Errorf("model: olmo2.attention.sliding_window=%d: sliding-window attention is not supported", w)
 	}
 	return nil
-}
-
-// qkNormWidths returns the lengths of the attn_q_norm and attn_k_norm
-// weights: one head for qwen3, whole rows for olmo2.
-func qkNormWidths(c *Config) (q, k int) {
-	if c.Arch == "olmo2" {
-		return c.QDim(), c.KVDim()
-	}
-	return c.HeadDim, c.HeadDim
 }

@@ -93,21 +93,14 @@ func ReadConfig(f *gguf.File) (Config, error) {
 		c.QKVBias = true // required: Load reports a missing bias by name
 	}
 	_, c.OutBias = f.Tensor("blk.0.attn_output.bias")
-	if err := olmo2Config(f, &c); err != nil {
-		return c, err
-	}
-	_, c.QKNorm = f.Tensor("blk.0.attn_q_norm.weight")
-	c.PostNorms = c.Arch == "olmo2"
-	if c.Arch == "qwen3" || c.Arch == "olmo2" {
-		c.QKNorm = true // required: Load reports missing norms by name
-	} else if c.QKNorm {
-		return c, fmt.Errorf("model: %s file has tensor blk.0.attn_q_norm.weight (q/k norms), which %s does not use", c.Arch, c.Arch)
-	}
 	if _, ok := f.Tensor("rope_freqs.weight"); ok {
 		c.RopeScaling = "llama3"
 	}
-	if err := fusedConfig(f, &c); err != nil {
-		return c, err
+	// Each architecture's own tensors (arch_*.go).
+	for _, archConfig := range []func(*gguf.File, *Config) error{qkNormConfig, olmo2Config, phi3Config} {
+		if err := archConfig(f, &c); err != nil {
+			return c, err
+		}
 	}
 	return c, nil
 }
@@ -239,31 +232,6 @@ func readConfig(f *gguf.File) (Config, error) {
 		}
 	}
 	return c, nil
-}
-
-// fusedConfig sets FusedQKV and FusedFFN from the tensor index: phi3
-// files fuse the gate and up projections, and usually Q, K and V. It
-// refuses what phi3 files may carry but this package does not compute:
-// LongRoPE factors.
-func fusedConfig(f *gguf.File, c *Config) error {
-	_, c.FusedQKV = f.Tensor("blk.0.attn_qkv.weight")
-	if c.Arch != "phi3" {
-		if c.FusedQKV {
-			return fmt.Errorf("model: %s file has tensor blk.0.attn_qkv.weight (fused QKV), which %s does not use", c.Arch, c.Arch)
-		}
-		return nil
-	}
-	c.FusedFFN = true // ffn_up.weight is checked for 2·FFN rows by Load
-	for _, name := range []string{"rope_factors_long.weight", "rope_factors_short.weight"} {
-		if _, ok := f.Tensor(name); ok {
-			return fmt.Errorf("model: phi3 tensor %s (LongRoPE scaling) is not supported", name)
-		}
-	}
-	// phi3.attention.sliding_window (2047 in Phi-3-mini-4k files) is read
-	// and not used: llama.cpp's phi3 loader sets it to none as well ("fix
-	// conversion scripts to correctly populate n_swa"), so both attend over
-	// the whole context.
-	return nil
 }
 
 func finite(x float32) bool { return !math.IsNaN(float64(x)) && !math.IsInf(float64(x), 0) }

@@ -1,5 +1,9 @@
-// Package model runs decoder-only transformer architectures (the llama
-// family, qwen2 and qwen3) read from GGUF files on a kernels.Backend.
+// Package model runs decoder-only transformer architectures read from GGUF
+// files on a kernels.Backend: the llama family, qwen2, qwen3, phi3, olmo2
+// and granite. They share one decoder block (forward.go); what each adds
+// to it (q/k norms, fused projections, post-norms, multipliers) is read
+// and checked in its own arch_*.go file, and what an architecture's file
+// may carry but this package does not compute is refused by name.
 //
 // Load builds a Model from a gguf.File: the hyperparameters come from the
 // file's metadata (Config), and the weights stay in the file's memory
