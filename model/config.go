@@ -59,6 +59,16 @@ func (c *Config) KVDim() int { return c.KVHeads * c.HeadDim }
 // supportedArchs are the GGUF architectures this package can run.
 var supportedArchs = map[string]bool{"llama": true, "qwen2": true, "qwen3": true, "phi3": true, "olmo2": true, "granite": true}
 
+// missingArchs are architectures people run that this package does not
+// support yet, with what is missing, for the error Load returns.
+var missingArchs = map[string]string{
+	"gemma2":   "needs sliding-window attention, attention and logit soft-capping and GELU",
+	"gemma3":   "needs sliding-window attention and GELU",
+	"mistral3": "needs YaRN rope scaling and attention temperature scaling",
+	"qwen2moe": "needs mixture-of-experts layers",
+	"qwen3moe": "needs mixture-of-experts layers",
+}
+
 // ReadConfig returns the hyperparameters of the model in f as Load would
 // (Model.Config), from its metadata and tensor index alone: no weight is
 // read or wrapped, so it is cheap on any file, split or not. Unsupported
@@ -116,6 +126,9 @@ func readConfig(f *gguf.File) (Config, error) {
 		return c, fmt.Errorf("model: general.architecture is missing")
 	}
 	if !supportedArchs[arch] {
+		if why, ok := missingArchs[arch]; ok {
+			return c, fmt.Errorf("model: unsupported architecture %q: %s (supported: llama, qwen2, qwen3, phi3, olmo2, granite)", arch, why)
+		}
 		return c, fmt.Errorf("model: unsupported architecture %q (supported: llama, qwen2, qwen3, phi3, olmo2, granite)", arch)
 	}
 	c.Name, _ = f.String("general.name")

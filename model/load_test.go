@@ -113,6 +113,8 @@ func TestLoadErrors(t *testing.T) {
 	}{
 		{name: "unsupported architecture", kv: setKV("general.architecture", "mamba"),
 			want: []string{`unsupported architecture "mamba"`}},
+		{name: "known unsupported architecture", kv: setKV("general.architecture", "gemma3"),
+			want: []string{`unsupported architecture "gemma3": needs sliding-window attention`}},
 		{name: "missing architecture", kv: dropKV("general.architecture"),
 			want: []string{"general.architecture is missing"}},
 		{name: "missing tensor", tensor: func(ti *gguf.TensorInfo, _ *[]byte) bool { return ti.Name != "blk.2.ffn_up.weight" },
