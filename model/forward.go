@@ -190,31 +190,10 @@ func (m *Model) Forward(b *Batch, kv *KVCache) error {
 	}
 	a := &m.act
 	a.nOut = 0
-	attn := kernels.AttnParams{Heads: c.Heads, KVHeads: c.KVHeads, HeadDim: c.HeadDim, Scale: c.AttnScale}
 
 	// The last layer needs queries, attention and FFN only for the output
-	// rows (their K and V for every row). When the outputs are not simply
-	// all rows in order, gather them into xOut/xbOut with their metadata.
-	gather := nOut != n
-	for j, r := range b.Outputs {
-		if r != int32(j) {
-			gather = true
-		}
-	}
-	outBatch := &b.AttnBatch
-	if gather {
-		a.outPos, a.outSeq, a.outSlots = a.outPos[:0], a.outSeq[:0], a.outSlots[:0]
-		for _, r := range b.Outputs {
-			a.outPos = append(a.outPos, b.Pos[r])
-			a.outSeq = append(a.outSeq, b.Seq[r])
-			a.outSlots = append(a.outSlots, b.Slots[r])
-		}
-		a.outBatch = kernels.AttnBatch{
-			Pos: a.outPos, Seq: a.outSeq, Slots: a.outSlots,
-			BlockTables: b.BlockTables, MaxBlocks: b.MaxBlocks, BlockSize: b.BlockSize,
-		}
-		outBatch = &a.outBatch
-	}
+	// rows (their K and V for every row).
+	gather, outBatch := a.outputRows(b)
 
 	var e opErr
 	// x = token_embd[tokens]                                  (n, dim)
@@ -263,29 +242,7 @@ func (m *Model) Forward(b *Batch, kv *KVCache) error {
 			h, hb, nh, ab, qIn = a.xOut, a.xbOut, nOut, outBatch, a.xbOut
 		}
 
-		// q = qIn·wqᵀ (+bq), normalized, rotated               (nh, qDim)
-		e.do(l, "attn_q", be.MatMul(a.q, qIn, ly.wq, nh))
-		if ly.bq != nil {
-			e.do(l, "attn_q.bias", be.AddBias(a.q, ly.bq, nh))
-		}
-		if ly.qNorm != nil {
-			e.do(l, "attn_q_norm", normPieces(be, a.q, ly.qNorm, nh, c.NormEps))
-		}
-		e.do(l, "rope q", be.Rope(a.q, ab.Pos, m.rope))
-		// att = softmax(scale · q·kᵀ, causal per sequence) · v  (nh, qDim)
-		e.do(l, "attention", be.Attention(a.att, a.q, kv.K[l], kv.V[l], ab, attn))
-		// h += post_norm(att·woᵀ (+bo))                          (nh, dim)
-		e.do(l, "attn_output", be.MatMul(a.proj, a.att, ly.wo, nh))
-		if ly.bo != nil {
-			e.do(l, "attn_output.bias", be.AddBias(a.proj, ly.bo, nh))
-		}
-		if ly.postAttnNorm != nil {
-			e.do(l, "post_attention_norm", be.RMSNorm(a.proj, a.proj, ly.postAttnNorm, nh, c.NormEps))
-		}
-		if c.ResidualScale != 1 {
-			e.do(l, "residual_scale", be.Scale(a.proj, c.ResidualScale, nh))
-		}
-		e.do(l, "residual", be.Add(h, h, a.proj, nh))
+		m.attend(&e, l, qIn, h, nh, ab, kv)
 		m.ffn(&e, l, ly, h, hb, nh)
 		if e.err != nil {
 			return e.err
@@ -306,6 +263,65 @@ func (m *Model) Forward(b *Batch, kv *KVCache) error {
 		a.nOut = nOut
 	}
 	return e.err
+}
+
+// outputRows prepares the last layer's rows: when b's outputs are not
+// simply all rows in order, it gathers their metadata into a.outBatch
+// (the caller gathers x and the attention input) and reports true.
+func (a *activations) outputRows(b *Batch) (bool, *kernels.AttnBatch) {
+	gather := len(b.Outputs) != len(b.Tokens)
+	for j, r := range b.Outputs {
+		if r != int32(j) {
+			gather = true
+		}
+	}
+	if !gather {
+		return false, &b.AttnBatch
+	}
+	a.outPos, a.outSeq, a.outSlots = a.outPos[:0], a.outSeq[:0], a.outSlots[:0]
+	for _, r := range b.Outputs {
+		a.outPos = append(a.outPos, b.Pos[r])
+		a.outSeq = append(a.outSeq, b.Seq[r])
+		a.outSlots = append(a.outSlots, b.Slots[r])
+	}
+	a.outBatch = kernels.AttnBatch{
+		Pos: a.outPos, Seq: a.outSeq, Slots: a.outSlots,
+		BlockTables: b.BlockTables, MaxBlocks: b.MaxBlocks, BlockSize: b.BlockSize,
+	}
+	return true, &a.outBatch
+}
+
+// attend adds layer l's attention output for the first nh rows of qIn
+// (the attention input, normalized or not) to h, reading the K and V of
+// their sequences from kv (which already holds this batch's):
+//
+//	h += residual_scale · post_norm(wo · attention(rope(norm(wq·qIn + bq))))
+func (m *Model) attend(e *opErr, l int, qIn, h *kernels.Tensor, nh int, ab *kernels.AttnBatch, kv *KVCache) {
+	a, be, c, ly := &m.act, m.be, &m.cfg, &m.layers[l]
+	// q = qIn·wqᵀ (+bq), normalized, rotated                   (nh, qDim)
+	e.do(l, "attn_q", be.MatMul(a.q, qIn, ly.wq, nh))
+	if ly.bq != nil {
+		e.do(l, "attn_q.bias", be.AddBias(a.q, ly.bq, nh))
+	}
+	if ly.qNorm != nil {
+		e.do(l, "attn_q_norm", normPieces(be, a.q, ly.qNorm, nh, c.NormEps))
+	}
+	e.do(l, "rope q", be.Rope(a.q, ab.Pos, m.rope))
+	// att = softmax(scale · q·kᵀ, causal per sequence) · v      (nh, qDim)
+	attn := kernels.AttnParams{Heads: c.Heads, KVHeads: c.KVHeads, HeadDim: c.HeadDim, Scale: c.AttnScale}
+	e.do(l, "attention", be.Attention(a.att, a.q, kv.K[l], kv.V[l], ab, attn))
+	// proj = att·woᵀ (+bo), post-normalized, scaled              (nh, dim)
+	e.do(l, "attn_output", be.MatMul(a.proj, a.att, ly.wo, nh))
+	if ly.bo != nil {
+		e.do(l, "attn_output.bias", be.AddBias(a.proj, ly.bo, nh))
+	}
+	if ly.postAttnNorm != nil {
+		e.do(l, "post_attention_norm", be.RMSNorm(a.proj, a.proj, ly.postAttnNorm, nh, c.NormEps))
+	}
+	if c.ResidualScale != 1 {
+		e.do(l, "residual_scale", be.Scale(a.proj, c.ResidualScale, nh))
+	}
+	e.do(l, "residual", be.Add(h, h, a.proj, nh))
 }
 
 // ffn adds the feed-forward block's output to the first nh rows of h,
