@@ -129,6 +129,8 @@ type Backend interface {
 	AddBias(x, b *Tensor, n int) error
 	// Add: dst = a + b elementwise over the first n rows; dst may alias a or b.
 	Add(dst, a, b *Tensor, n int) error
+	// Scale: x(i,:) *= s for the first n rows of the F32 tensor x, in place.
+	Scale(x *Tensor, s float32, n int) error
 	// SiLUMul: dst = silu(gate) ⊙ up over the first n rows; dst may alias gate.
 	SiLUMul(dst, gate, up *Tensor, n int) error
 	// Rope rotates, in place, every head of the first len(pos) rows of x

@@ -12,7 +12,7 @@ import (
 // Config holds the hyperparameters of a model, read entirely from GGUF
 // metadata (and, for the vocabulary size, from token_embd.weight's shape).
 type Config struct {
-	Arch string // GGUF general.architecture: "llama" or "qwen2"
+	Arch string // GGUF general.architecture: "llama", "qwen2", "qwen3", "phi3", "olmo2" or "granite"
 	Name string // general.name, informational; may be empty
 
 	VocabSize     int // rows of token_embd.weight
@@ -33,9 +33,18 @@ type Config struct {
 	RopeNeoX    bool    // rotate (i, i+Dims/2) pairs (qwen2) instead of (2i, 2i+1) (llama)
 	RopeScaling string  // "none", "linear", or "llama3" (rope_freqs.weight present)
 
-	QKVBias    bool // attn_q/k/v.bias tensors present (qwen2 always)
-	OutBias    bool // attn_output.bias present
-	TiedOutput bool // no output.weight: logits use token_embd.weight
+	QKVBias   bool // attn_q/k/v.bias tensors present (qwen2 always)
+	QKNorm    bool // RMS norms of q and k before rope, attn_q_norm/attn_k_norm: per head (qwen3) or per row (olmo2)
+	PostNorms bool // RMS norms after attention and FFN (post_attention_norm, post_ffw_norm) instead of before (olmo2)
+
+	// granite's multipliers; 1 (no scaling) for other architectures.
+	EmbedScale    float32 // {arch}.embedding_scale: multiplies the token embeddings
+	ResidualScale float32 // {arch}.residual_scale: multiplies each block's output before the residual add
+	LogitScale    float32 // {arch}.logit_scale: divides the logits
+	FusedQKV      bool    // one attn_qkv.weight (q rows, k rows, v rows) instead of attn_q/k/v (phi3)
+	FusedFFN      bool    // ffn_up.weight holds gate rows then up rows; no ffn_gate (phi3)
+	OutBias       bool    // attn_output.bias present
+	TiedOutput    bool    // no output.weight: logits use token_embd.weight
 
 	BOS int32   // tokenizer.ggml.bos_token_id, -1 if absent
 	EOS []int32 // end-of-generation ids (eos, eot, eom) present in metadata
@@ -48,7 +57,17 @@ func (c *Config) QDim() int { return c.Heads * c.HeadDim }
 func (c *Config) KVDim() int { return c.KVHeads * c.HeadDim }
 
 // supportedArchs are the GGUF architectures this package can run.
-var supportedArchs = map[string]bool{"llama": true, "qwen2": true}
+var supportedArchs = map[string]bool{"llama": true, "qwen2": true, "qwen3": true, "phi3": true, "olmo2": true, "granite": true}
+
+// missingArchs are architectures people run that this package does not
+// support yet, with what is missing, for the error Load returns.
+var missingArchs = map[string]string{
+	"gemma2":   "needs sliding-window attention, attention and logit soft-capping and GELU",
+	"gemma3":   "needs sliding-window attention and GELU",
+	"mistral3": "needs YaRN rope scaling and attention temperature scaling",
+	"qwen2moe": "needs mixture-of-experts layers",
+	"qwen3moe": "needs mixture-of-experts layers",
+}
 
 // ReadConfig returns the hyperparameters of the model in f as Load would
 // (Model.Config), from its metadata and tensor index alone: no weight is
@@ -87,6 +106,12 @@ func ReadConfig(f *gguf.File) (Config, error) {
 	if _, ok := f.Tensor("rope_freqs.weight"); ok {
 		c.RopeScaling = "llama3"
 	}
+	// Each architecture's own tensors (arch_*.go).
+	for _, archConfig := range []func(*gguf.File, *Config) error{qkNormConfig, olmo2Config, phi3Config} {
+		if err := archConfig(f, &c); err != nil {
+			return c, err
+		}
+	}
 	return c, nil
 }
 
@@ -101,7 +126,10 @@ func readConfig(f *gguf.File) (Config, error) {
 		return c, fmt.Errorf("model: general.architecture is missing")
 	}
 	if !supportedArchs[arch] {
-		return c, fmt.Errorf("model: unsupported architecture %q (supported: llama, qwen2)", arch)
+		if why, ok := missingArchs[arch]; ok {
+			return c, fmt.Errorf("model: unsupported architecture %q: %s (supported: llama, qwen2, qwen3, phi3, olmo2, granite)", arch, why)
+		}
+		return c, fmt.Errorf("model: unsupported architecture %q (supported: llama, qwen2, qwen3, phi3, olmo2, granite)", arch)
 	}
 	c.Name, _ = f.String("general.name")
 	key := func(s string) string { return arch + "." + s }
@@ -172,7 +200,7 @@ func readConfig(f *gguf.File) (Config, error) {
 	if !finite(c.RopeBase) || c.RopeBase <= 0 {
 		return c, fmt.Errorf("model: %s=%v must be a finite positive number", key("rope.freq_base"), c.RopeBase)
 	}
-	c.RopeNeoX = arch == "qwen2"
+	c.RopeNeoX = arch == "qwen2" || arch == "qwen3" || arch == "phi3" || arch == "olmo2"
 	c.RopeScale = 1
 	c.RopeScaling = "none"
 	scalingType, hasType := f.String(key("rope.scaling.type"))
@@ -201,6 +229,10 @@ func readConfig(f *gguf.File) (Config, error) {
 	}
 	if md.err != nil {
 		return c, md.err
+	}
+
+	if err := graniteConfig(f, &c); err != nil {
+		return c, err
 	}
 
 	c.BOS = -1

@@ -142,6 +142,16 @@ func (a *activations) grow(m *Model, rows, outRows int) error {
 	return nil
 }
 
+// headRows views an F32 activation (rows, heads·headDim) as (rows·heads,
+// headDim): the same row-major storage (Host or Dev), one head per row, so
+// that row ops such as RMSNorm work per head. The view owns nothing; it must
+// not be freed and is only valid while t is.
+func headRows(t *kernels.Tensor, headDim int) *kernels.Tensor {
+	v := *t
+	v.Rows, v.Cols = t.Rows*(t.Cols/headDim), headDim
+	return &v
+}
+
 func roundUp(n, m int) int { return (n + m - 1) / m * m }
 
 func (a *activations) freeMain(be kernels.Backend) {
@@ -180,91 +190,60 @@ func (m *Model) Forward(b *Batch, kv *KVCache) error {
 	}
 	a := &m.act
 	a.nOut = 0
-	attn := kernels.AttnParams{Heads: c.Heads, KVHeads: c.KVHeads, HeadDim: c.HeadDim, Scale: c.AttnScale}
 
 	// The last layer needs queries, attention and FFN only for the output
-	// rows (their K and V for every row). When the outputs are not simply
-	// all rows in order, gather them into xOut/xbOut with their metadata.
-	gather := nOut != n
-	for j, r := range b.Outputs {
-		if r != int32(j) {
-			gather = true
-		}
-	}
-	outBatch := &b.AttnBatch
-	if gather {
-		a.outPos, a.outSeq, a.outSlots = a.outPos[:0], a.outSeq[:0], a.outSlots[:0]
-		for _, r := range b.Outputs {
-			a.outPos = append(a.outPos, b.Pos[r])
-			a.outSeq = append(a.outSeq, b.Seq[r])
-			a.outSlots = append(a.outSlots, b.Slots[r])
-		}
-		a.outBatch = kernels.AttnBatch{
-			Pos: a.outPos, Seq: a.outSeq, Slots: a.outSlots,
-			BlockTables: b.BlockTables, MaxBlocks: b.MaxBlocks, BlockSize: b.BlockSize,
-		}
-		outBatch = &a.outBatch
-	}
+	// rows (their K and V for every row).
+	gather, outBatch := a.outputRows(b)
 
 	var e opErr
 	// x = token_embd[tokens]                                  (n, dim)
 	e.do(-1, "token_embd", be.GetRows(a.x, m.tokEmbd, b.Tokens))
+	if c.EmbedScale != 1 {
+		e.do(-1, "embedding_scale", be.Scale(a.x, c.EmbedScale, n))
+	}
 
-	// h, hb: the rows that need queries, attention and the FFN, nh of
-	// them with attention metadata ab: all n rows, except in the last layer
-	// when gathering.
+	// h, hb: the residual rows that need queries, attention and the FFN,
+	// and scratch for their normalized values, nh of them with attention
+	// metadata ab: all n rows, except in the last layer when gathering.
 	h, hb, nh, ab := a.x, a.xb, n, &b.AttnBatch
 	for l := range m.layers {
 		ly := &m.layers[l]
 		last := l == len(m.layers)-1
 
-		// xb = rmsnorm(x) · attn_norm                            (n, dim)
-		e.do(l, "attn_norm", be.RMSNorm(a.xb, a.x, ly.attnNorm, n, c.NormEps))
-		// k = xb·wkᵀ (+bk), v = xb·wvᵀ (+bv)                    (n, kvDim)
-		e.do(l, "attn_k", be.MatMul(a.k, a.xb, ly.wk, n))
-		e.do(l, "attn_v", be.MatMul(a.v, a.xb, ly.wv, n))
+		// in = rmsnorm(x) · attn_norm, or x itself with post-norms (n, dim)
+		in := a.x
+		if ly.attnNorm != nil {
+			e.do(l, "attn_norm", be.RMSNorm(a.xb, a.x, ly.attnNorm, n, c.NormEps))
+			in = a.xb
+		}
+		// k = in·wkᵀ (+bk), v = in·wvᵀ (+bv)                    (n, kvDim)
+		e.do(l, "attn_k", be.MatMul(a.k, in, ly.wk, n))
+		e.do(l, "attn_v", be.MatMul(a.v, in, ly.wv, n))
 		if ly.bk != nil {
 			e.do(l, "attn_k.bias", be.AddBias(a.k, ly.bk, n))
 			e.do(l, "attn_v.bias", be.AddBias(a.v, ly.bv, n))
+		}
+		if ly.kNorm != nil {
+			// k = rmsnorm(k) · attn_k_norm, per head or per row   (n, kvDim)
+			e.do(l, "attn_k_norm", normPieces(be, a.k, ly.kNorm, n, c.NormEps))
 		}
 		e.do(l, "rope k", be.Rope(a.k, b.Pos, m.rope))
 		// cache[slot] = k, v                   (numBlocks*blockSize, kvDim)
 		e.do(l, "store kv", be.StoreKV(kv.K[l], kv.V[l], a.k, a.v, b.Slots))
 
+		qIn := in
 		if last && gather {
 			if nOut == 0 {
 				break // the cache is filled; no logits wanted
 			}
-			// xOut = x[outputs], xbOut = xb[outputs]             (nOut, dim)
+			// xOut = x[outputs], xbOut = in[outputs]             (nOut, dim)
 			e.do(l, "gather x", be.GetRows(a.xOut, a.x, b.Outputs))
-			e.do(l, "gather xb", be.GetRows(a.xbOut, a.xb, b.Outputs))
-			h, hb, nh, ab = a.xOut, a.xbOut, nOut, outBatch
+			e.do(l, "gather xb", be.GetRows(a.xbOut, in, b.Outputs))
+			h, hb, nh, ab, qIn = a.xOut, a.xbOut, nOut, outBatch, a.xbOut
 		}
 
-		// q = xb·wqᵀ (+bq), rotated                             (nh, qDim)
-		e.do(l, "attn_q", be.MatMul(a.q, hb, ly.wq, nh))
-		if ly.bq != nil {
-			e.do(l, "attn_q.bias", be.AddBias(a.q, ly.bq, nh))
-		}
-		e.do(l, "rope q", be.Rope(a.q, ab.Pos, m.rope))
-		// att = softmax(scale · q·kᵀ, causal per sequence) · v  (nh, qDim)
-		e.do(l, "attention", be.Attention(a.att, a.q, kv.K[l], kv.V[l], ab, attn))
-		// h += att·woᵀ (+bo)                                     (nh, dim)
-		e.do(l, "attn_output", be.MatMul(a.proj, a.att, ly.wo, nh))
-		if ly.bo != nil {
-			e.do(l, "attn_output.bias", be.AddBias(a.proj, ly.bo, nh))
-		}
-		e.do(l, "residual", be.Add(h, h, a.proj, nh))
-
-		// hb = rmsnorm(h) · ffn_norm                             (nh, dim)
-		e.do(l, "ffn_norm", be.RMSNorm(hb, h, ly.ffnNorm, nh, c.NormEps))
-		// gate = silu(hb·w_gateᵀ) ⊙ (hb·w_upᵀ)                   (nh, ffn)
-		e.do(l, "ffn_gate", be.MatMul(a.gate, hb, ly.wGate, nh))
-		e.do(l, "ffn_up", be.MatMul(a.up, hb, ly.wUp, nh))
-		e.do(l, "silu", be.SiLUMul(a.gate, a.gate, a.up, nh))
-		// h += gate·w_downᵀ                                      (nh, dim)
-		e.do(l, "ffn_down", be.MatMul(a.proj, a.gate, ly.wDown, nh))
-		e.do(l, "residual", be.Add(h, h, a.proj, nh))
+		m.attend(&e, l, qIn, h, nh, ab, kv)
+		m.ffn(&e, l, ly, h, hb, nh)
 		if e.err != nil {
 			return e.err
 		}
@@ -276,11 +255,108 @@ func (m *Model) Forward(b *Batch, kv *KVCache) error {
 	// logits = (rmsnorm(h) · output_norm)·outputᵀ            (nOut, vocab)
 	e.do(-1, "output_norm", be.RMSNorm(hb, h, m.outNorm, nOut, c.NormEps))
 	e.do(-1, "output", be.MatMul(a.logit, hb, m.output, nOut))
+	if c.LogitScale != 1 {
+		e.do(-1, "logit_scale", be.Scale(a.logit, 1/c.LogitScale, nOut))
+	}
 	e.do(-1, "read logits", be.Read(a.logits[:nOut*c.VocabSize], a.logit))
 	if e.err == nil {
 		a.nOut = nOut
 	}
 	return e.err
+}
+
+// outputRows prepares the last layer's rows: when b's outputs are not
+// simply all rows in order, it gathers their metadata into a.outBatch
+// (the caller gathers x and the attention input) and reports true.
+func (a *activations) outputRows(b *Batch) (bool, *kernels.AttnBatch) {
+	gather := len(b.Outputs) != len(b.Tokens)
+	for j, r := range b.Outputs {
+		if r != int32(j) {
+			gather = true
+		}
+	}
+	if !gather {
+		return false, &b.AttnBatch
+	}
+	a.outPos, a.outSeq, a.outSlots = a.outPos[:0], a.outSeq[:0], a.outSlots[:0]
+	for _, r := range b.Outputs {
+		a.outPos = append(a.outPos, b.Pos[r])
+		a.outSeq = append(a.outSeq, b.Seq[r])
+		a.outSlots = append(a.outSlots, b.Slots[r])
+	}
+	a.outBatch = kernels.AttnBatch{
+		Pos: a.outPos, Seq: a.outSeq, Slots: a.outSlots,
+		BlockTables: b.BlockTables, MaxBlocks: b.MaxBlocks, BlockSize: b.BlockSize,
+	}
+	return true, &a.outBatch
+}
+
+// attend adds layer l's attention output for the first nh rows of qIn
+// (the attention input, normalized or not) to h, reading the K and V of
+// their sequences from kv (which already holds this batch's):
+//
+//	h += residual_scale · post_norm(wo · attention(rope(norm(wq·qIn + bq))))
+func (m *Model) attend(e *opErr, l int, qIn, h *kernels.Tensor, nh int, ab *kernels.AttnBatch, kv *KVCache) {
+	a, be, c, ly := &m.act, m.be, &m.cfg, &m.layers[l]
+	// q = qIn·wqᵀ (+bq), normalized, rotated                   (nh, qDim)
+	e.do(l, "attn_q", be.MatMul(a.q, qIn, ly.wq, nh))
+	if ly.bq != nil {
+		e.do(l, "attn_q.bias", be.AddBias(a.q, ly.bq, nh))
+	}
+	if ly.qNorm != nil {
+		e.do(l, "attn_q_norm", normPieces(be, a.q, ly.qNorm, nh, c.NormEps))
+	}
+	e.do(l, "rope q", be.Rope(a.q, ab.Pos, m.rope))
+	// att = softmax(scale · q·kᵀ, causal per sequence) · v      (nh, qDim)
+	attn := kernels.AttnParams{Heads: c.Heads, KVHeads: c.KVHeads, HeadDim: c.HeadDim, Scale: c.AttnScale}
+	e.do(l, "attention", be.Attention(a.att, a.q, kv.K[l], kv.V[l], ab, attn))
+	// proj = att·woᵀ (+bo), post-normalized, scaled              (nh, dim)
+	e.do(l, "attn_output", be.MatMul(a.proj, a.att, ly.wo, nh))
+	if ly.bo != nil {
+		e.do(l, "attn_output.bias", be.AddBias(a.proj, ly.bo, nh))
+	}
+	if ly.postAttnNorm != nil {
+		e.do(l, "post_attention_norm", be.RMSNorm(a.proj, a.proj, ly.postAttnNorm, nh, c.NormEps))
+	}
+	if c.ResidualScale != 1 {
+		e.do(l, "residual_scale", be.Scale(a.proj, c.ResidualScale, nh))
+	}
+	e.do(l, "residual", be.Add(h, h, a.proj, nh))
+}
+
+// ffn adds the feed-forward block's output to the first nh rows of h,
+// using hb (same shape) as scratch:
+//
+//	h += post_norm(w_down · (silu(w_gate·in) ⊙ w_up·in)),  in = pre_norm(h) or h
+func (m *Model) ffn(e *opErr, l int, ly *layer, h, hb *kernels.Tensor, nh int) {
+	a, be, eps := &m.act, m.be, m.cfg.NormEps
+	in := h
+	if ly.ffnNorm != nil {
+		// hb = rmsnorm(h) · ffn_norm                             (nh, dim)
+		e.do(l, "ffn_norm", be.RMSNorm(hb, h, ly.ffnNorm, nh, eps))
+		in = hb
+	}
+	// gate = silu(in·w_gateᵀ) ⊙ (in·w_upᵀ)                       (nh, ffn)
+	e.do(l, "ffn_gate", be.MatMul(a.gate, in, ly.wGate, nh))
+	e.do(l, "ffn_up", be.MatMul(a.up, in, ly.wUp, nh))
+	e.do(l, "silu", be.SiLUMul(a.gate, a.gate, a.up, nh))
+	// h += post_norm(gate·w_downᵀ)                               (nh, dim)
+	e.do(l, "ffn_down", be.MatMul(a.proj, a.gate, ly.wDown, nh))
+	if ly.postFFNNorm != nil {
+		e.do(l, "post_ffw_norm", be.RMSNorm(a.proj, a.proj, ly.postFFNNorm, nh, eps))
+	}
+	if rs := m.cfg.ResidualScale; rs != 1 {
+		e.do(l, "residual_scale", be.Scale(a.proj, rs, nh))
+	}
+	e.do(l, "residual", be.Add(h, h, a.proj, nh))
+}
+
+// normPieces RMS-normalizes, in place, each w.Cols-wide piece of the first
+// rows rows of the F32 activation t, scaled by w: one head per piece
+// (qwen3's q/k norms) or the whole row (olmo2's).
+func normPieces(be kernels.Backend, t, w *kernels.Tensor, rows int, eps float32) error {
+	v := headRows(t, w.Cols)
+	return be.RMSNorm(v, v, w, rows*(t.Cols/w.Cols), eps)
 }
 
 // Logits returns the logits of the last Forward: (len(b.Outputs), vocab)

@@ -22,7 +22,16 @@ func rewrite(t *testing.T, file string,
 	editTensor func(ti *gguf.TensorInfo, data *[]byte) bool,
 	extra func(w *gguf.Writer)) string {
 	t.Helper()
-	src, err := gguf.Open(testenv.Shared(t, "models", file))
+	return rewriteFile(t, testenv.Shared(t, "models", file), editKV, editTensor, extra)
+}
+
+// rewriteFile is rewrite for a model at any path.
+func rewriteFile(t *testing.T, path string,
+	editKV func(key string, v gguf.Value) any,
+	editTensor func(ti *gguf.TensorInfo, data *[]byte) bool,
+	extra func(w *gguf.Writer)) string {
+	t.Helper()
+	src, err := gguf.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,11 +63,11 @@ func rewrite(t *testing.T, file string,
 	if extra != nil {
 		extra(w)
 	}
-	path := filepath.Join(t.TempDir(), "edited.gguf")
-	if err := w.WriteFile(path); err != nil {
+	out := filepath.Join(t.TempDir(), "edited.gguf")
+	if err := w.WriteFile(out); err != nil {
 		t.Fatal(err)
 	}
-	return path
+	return out
 }
 
 // loadPath loads a GGUF file on the test backend, returning Load's error.
@@ -104,6 +113,8 @@ func TestLoadErrors(t *testing.T) {
 	}{
 		{name: "unsupported architecture", kv: setKV("general.architecture", "mamba"),
 			want: []string{`unsupported architecture "mamba"`}},
+		{name: "known unsupported architecture", kv: setKV("general.architecture", "gemma3"),
+			want: []string{`unsupported architecture "gemma3": needs sliding-window attention`}},
 		{name: "missing architecture", kv: dropKV("general.architecture"),
 			want: []string{"general.architecture is missing"}},
 		{name: "missing tensor", tensor: func(ti *gguf.TensorInfo, _ *[]byte) bool { return ti.Name != "blk.2.ffn_up.weight" },

@@ -1,5 +1,9 @@
-// Package model runs decoder-only transformer architectures (the llama
-// family and qwen2) read from GGUF files on a kernels.Backend.
+// Package model runs decoder-only transformer architectures read from GGUF
+// files on a kernels.Backend: the llama family, qwen2, qwen3, phi3, olmo2
+// and granite. They share one decoder block (forward.go); what each adds
+// to it (q/k norms, fused projections, post-norms, multipliers) is read
+// and checked in its own arch_*.go file, and what an architecture's file
+// may carry but this package does not compute is refused by name.
 //
 // Load builds a Model from a gguf.File: the hyperparameters come from the
 // file's metadata (Config), and the weights stay in the file's memory
@@ -37,6 +41,9 @@ type layer struct {
 	attnNorm       *kernels.Tensor // (1, dim) F32
 	wq, wk, wv, wo *kernels.Tensor // (qDim, dim) (kvDim, dim) (kvDim, dim) (dim, qDim)
 	bq, bk, bv, bo *kernels.Tensor // (1, qDim) (1, kvDim) (1, kvDim) (1, dim) F32; nil if absent
+	qNorm, kNorm   *kernels.Tensor // (1, headDim) F32 per-head q/k RMS norms (qwen3), (1, qDim) (1, kvDim) per row (olmo2); nil if absent
+	postAttnNorm   *kernels.Tensor // (1, dim) F32 applied to the attention output (olmo2); nil if absent
+	postFFNNorm    *kernels.Tensor // (1, dim) F32 applied to the FFN output (olmo2); nil if absent
 	ffnNorm        *kernels.Tensor // (1, dim) F32
 	wGate, wUp     *kernels.Tensor // (ffn, dim)
 	wDown          *kernels.Tensor // (dim, ffn)
@@ -82,10 +89,22 @@ func Load(f *gguf.File, be kernels.Backend, opts Options) (*Model, error) {
 	for i := range m.layers {
 		p := fmt.Sprintf("blk.%d.", i)
 		ly := &m.layers[i]
-		ly.attnNorm = l.vector(p+"attn_norm.weight", dim)
-		ly.wq = l.weight(p+"attn_q.weight", qDim, dim)
-		ly.wk = l.weight(p+"attn_k.weight", kvDim, dim)
-		ly.wv = l.weight(p+"attn_v.weight", kvDim, dim)
+		if cfg.PostNorms {
+			ly.postAttnNorm = l.vector(p+"post_attention_norm.weight", dim)
+			ly.postFFNNorm = l.vector(p+"post_ffw_norm.weight", dim)
+		} else {
+			ly.attnNorm = l.vector(p+"attn_norm.weight", dim)
+			ly.ffnNorm = l.vector(p+"ffn_norm.weight", dim)
+		}
+		if cfg.FusedQKV {
+			// attn_qkv (qDim+2·kvDim, dim): q rows, then k rows, then v rows
+			w := l.weightRows(p+"attn_qkv.weight", dim, qDim, kvDim, kvDim)
+			ly.wq, ly.wk, ly.wv = w[0], w[1], w[2]
+		} else {
+			ly.wq = l.weight(p+"attn_q.weight", qDim, dim)
+			ly.wk = l.weight(p+"attn_k.weight", kvDim, dim)
+			ly.wv = l.weight(p+"attn_v.weight", kvDim, dim)
+		}
 		ly.wo = l.weight(p+"attn_output.weight", dim, qDim)
 		if cfg.QKVBias {
 			ly.bq = l.vector(p+"attn_q.bias", qDim)
@@ -95,9 +114,19 @@ func Load(f *gguf.File, be kernels.Backend, opts Options) (*Model, error) {
 		if cfg.OutBias {
 			ly.bo = l.vector(p+"attn_output.bias", dim)
 		}
-		ly.ffnNorm = l.vector(p+"ffn_norm.weight", dim)
-		ly.wGate = l.weight(p+"ffn_gate.weight", ffn, dim)
-		ly.wUp = l.weight(p+"ffn_up.weight", ffn, dim)
+		if cfg.QKNorm {
+			qw, kw := qkNormWidths(&cfg)
+			ly.qNorm = l.vector(p+"attn_q_norm.weight", qw)
+			ly.kNorm = l.vector(p+"attn_k_norm.weight", kw)
+		}
+		if cfg.FusedFFN {
+			// ffn_up (2·ffn, dim): gate rows, then up rows
+			w := l.weightRows(p+"ffn_up.weight", dim, ffn, ffn)
+			ly.wGate, ly.wUp = w[0], w[1]
+		} else {
+			ly.wGate = l.weight(p+"ffn_gate.weight", ffn, dim)
+			ly.wUp = l.weight(p+"ffn_up.weight", ffn, dim)
+		}
 		ly.wDown = l.weight(p+"ffn_down.weight", dim, ffn)
 	}
 
@@ -181,7 +210,7 @@ func (m *Model) allWeights() []*kernels.Tensor {
 	for i := range m.layers {
 		ly := &m.layers[i]
 		ts = append(ts, ly.attnNorm, ly.wq, ly.wk, ly.wv, ly.wo, ly.bq, ly.bk, ly.bv, ly.bo,
-			ly.ffnNorm, ly.wGate, ly.wUp, ly.wDown)
+			ly.qNorm, ly.kNorm, ly.postAttnNorm, ly.postFFNNorm, ly.ffnNorm, ly.wGate, ly.wUp, ly.wDown)
 	}
 	return slices.DeleteFunc(ts, func(t *kernels.Tensor) bool { return t == nil })
 }
@@ -266,6 +295,44 @@ func (l *loader) weight(name string, rows, cols int) *kernels.Tensor {
 	return l.wrap(ti, rows, cols)
 }
 
+// weightRows wraps consecutive row ranges of one fused matrix of cols
+// columns as separate weights, parts[i] rows each (the tensor must have
+// exactly sum(parts) rows). The weights share the file's bytes; nil
+// entries on error.
+func (l *loader) weightRows(name string, cols int, parts ...int) []*kernels.Tensor {
+	out := make([]*kernels.Tensor, len(parts))
+	total := 0
+	for _, r := range parts {
+		total += r
+	}
+	ti := l.info(name, total, cols)
+	if ti == nil {
+		return out
+	}
+	if !slices.Contains(l.supported, ti.Type) {
+		l.fail("model: tensor %s has type %s, which backend %s does not support (supported: %v)",
+			name, ti.Type, l.be.Name(), l.supported)
+		return out
+	}
+	d := l.data(ti, total, cols)
+	if d == nil {
+		return out
+	}
+	rb := len(d) / total
+	l.names = append(l.names, ti.Name)
+	off := 0
+	for i, r := range parts {
+		t, err := l.be.Weight(ti.Type, r, cols, d[off*rb:(off+r)*rb])
+		if err != nil {
+			l.fail("model: tensor %s rows %d..%d: %v", name, off, off+r, err)
+			return out
+		}
+		l.made = append(l.made, t)
+		out[i], off = t, off+r
+	}
+	return out
+}
+
 // vector wraps a 1-D F32 tensor (norm weights, biases) as (1, n).
 func (l *loader) vector(name string, n int) *kernels.Tensor {
 	ti := l.info(name, 1, n)
@@ -333,6 +400,16 @@ func fingerprint(f *gguf.File, cfg Config, names []string) string {
 	fmt.Fprintf(h, "%08x %08x %08x %08x %t %t %t %t\x00",
 		math.Float32bits(cfg.NormEps), math.Float32bits(cfg.AttnScale), math.Float32bits(cfg.RopeBase),
 		math.Float32bits(cfg.RopeScale), cfg.RopeNeoX, cfg.QKVBias, cfg.OutBias, cfg.TiedOutput)
+	if cfg.QKNorm {
+		h.Write([]byte("qk-norm\x00")) // only when set: llama/qwen2 fingerprints stay as they were
+	}
+	if cfg.PostNorms {
+		h.Write([]byte("post-norms\x00"))
+	}
+	if cfg.Arch == "granite" {
+		fmt.Fprintf(h, "granite %08x %08x %08x\x00", math.Float32bits(cfg.EmbedScale),
+			math.Float32bits(cfg.ResidualScale), math.Float32bits(cfg.LogitScale))
+	}
 	const windows, win = 8, 64
 	for _, name := range names {
 		ti, _ := f.Tensor(name)

@@ -133,6 +133,15 @@ func (refBackend) RMSNorm(dst, x, w *kernels.Tensor, n int, eps float32) error {
 	return nil
 }
 
+func (refBackend) Scale(x *kernels.Tensor, s float32, n int) error {
+	for i := 0; i < n; i++ {
+		for j := range row(x, i) {
+			row(x, i)[j] *= s
+		}
+	}
+	return nil
+}
+
 func (refBackend) AddBias(x, b *kernels.Tensor, n int) error {
 	bs := f32s(b)
 	for i := 0; i < n; i++ {

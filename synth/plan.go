@@ -121,6 +121,8 @@ func (tp TensorPlan) Bytes() int64 {
 //     is about half of them.
 //   - Q3_K_M: attn_v is Q5_K in layers 0 and 1, Q4_K elsewhere; ffn_down is
 //     Q5_K in the first n/16 layers, Q4_K elsewhere; attn_output is Q4_K.
+//   - Fused attn_qkv (phi3) is Q4_K in Q3_K_M, Q5_K in Q4_K_M and Q6_K in
+//     Q5_K_M files.
 //   - Q2_K: attn_v is Q4_K when heads/KV heads >= 4, else Q3_K; ffn_down and
 //     attn_output are Q3_K.
 //   - A K-quant tensor whose rows are not whole super-blocks (Qwen2.5-0.5B's
@@ -158,20 +160,45 @@ func Plan(s Shape, ft FileType) ([]TensorPlan, error) {
 	}
 	for i := 0; i < n; i++ {
 		p := fmt.Sprintf("blk.%d.", i)
-		add(p+"attn_norm.weight", KindNorm, "", i, d)
-		add(p+"attn_q.weight", KindWeight, "attn_q", i, d, q)
-		add(p+"attn_k.weight", KindWeight, "attn_k", i, d, kv)
-		add(p+"attn_v.weight", KindWeight, "attn_v", i, d, kv)
+		if !s.PostNorms {
+			add(p+"attn_norm.weight", KindNorm, "", i, d)
+		}
+		if s.Fused {
+			add(p+"attn_qkv.weight", KindWeight, "attn_qkv", i, d, q+2*kv)
+		} else {
+			add(p+"attn_q.weight", KindWeight, "attn_q", i, d, q)
+			add(p+"attn_k.weight", KindWeight, "attn_k", i, d, kv)
+			add(p+"attn_v.weight", KindWeight, "attn_v", i, d, kv)
+		}
 		if s.Biases {
 			add(p+"attn_q.bias", KindBias, "", i, q)
 			add(p+"attn_k.bias", KindBias, "", i, kv)
 			add(p+"attn_v.bias", KindBias, "", i, kv)
 		}
+		if s.QKNorm {
+			add(p+"attn_q_norm.weight", KindNorm, "", i, hd)
+			add(p+"attn_k_norm.weight", KindNorm, "", i, hd)
+		}
+		if s.PostNorms {
+			add(p+"attn_q_norm.weight", KindNorm, "", i, q)
+			add(p+"attn_k_norm.weight", KindNorm, "", i, kv)
+		}
 		add(p+"attn_output.weight", KindWeight, "attn_output", i, q, d)
-		add(p+"ffn_norm.weight", KindNorm, "", i, d)
-		add(p+"ffn_gate.weight", KindWeight, "ffn_gate", i, d, f)
-		add(p+"ffn_up.weight", KindWeight, "ffn_up", i, d, f)
+		if s.PostNorms {
+			add(p+"post_attention_norm.weight", KindNorm, "", i, d)
+		} else {
+			add(p+"ffn_norm.weight", KindNorm, "", i, d)
+		}
+		if s.Fused {
+			add(p+"ffn_up.weight", KindWeight, "ffn_up", i, d, 2*f) // gate rows, then up rows
+		} else {
+			add(p+"ffn_gate.weight", KindWeight, "ffn_gate", i, d, f)
+			add(p+"ffn_up.weight", KindWeight, "ffn_up", i, d, f)
+		}
 		add(p+"ffn_down.weight", KindWeight, "ffn_down", i, f, d)
+		if s.PostNorms {
+			add(p+"post_ffw_norm.weight", KindNorm, "", i, d)
+		}
 	}
 	add("output_norm.weight", KindNorm, "", 0, d)
 	if !s.Tied {
@@ -202,6 +229,16 @@ func tensorType(ft FileType, role string, i, n, gqa, nx int) quant.Type {
 			return quant.Q6_K
 		}
 		return t
+	}
+	if role == "attn_qkv" { // fused QKV (phi3): one step up in the _M mixes
+		switch ft.Name {
+		case "Q3_K_M":
+			t = quant.Q4_K
+		case "Q4_K_M":
+			t = quant.Q5_K
+		case "Q5_K_M":
+			t = quant.Q6_K
+		}
 	}
 	switch ft.Name {
 	case "Q4_K_M", "Q5_K_M":

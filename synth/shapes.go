@@ -17,18 +17,22 @@ import (
 // Shape is the hyperparameter set of an architecture: everything that fixes
 // the tensor names and dimensions and the GGUF metadata.
 type Shape struct {
-	Name          string  // registry name, "llama-3.2-1b"
-	Arch          string  // GGUF general.architecture: "llama" or "qwen2"
-	Dim           int     // embedding length (hidden size)
-	Layers        int     // transformer blocks
-	Heads         int     // attention heads
-	KVHeads       int     // key/value heads (grouped-query attention)
-	HeadDim       int     // per-head dimension; 0 means Dim/Heads
-	FFN           int     // feed-forward (intermediate) length
-	Vocab         int     // token embedding rows
-	Tied          bool    // output projection shares token_embd.weight (no output.weight)
-	Biases        bool    // Q/K/V projection biases (qwen2)
-	RopeBase      float32 // rope.freq_base
+	Name          string       // registry name, "llama-3.2-1b"
+	Arch          string       // GGUF general.architecture: "llama", "qwen2", "qwen3", "phi3", "olmo2" or "granite"
+	Dim           int          // embedding length (hidden size)
+	Layers        int          // transformer blocks
+	Heads         int          // attention heads
+	KVHeads       int          // key/value heads (grouped-query attention)
+	HeadDim       int          // per-head dimension; 0 means Dim/Heads
+	FFN           int          // feed-forward (intermediate) length
+	Vocab         int          // token embedding rows
+	Tied          bool         // output projection shares token_embd.weight (no output.weight)
+	Biases        bool         // Q/K/V projection biases (qwen2)
+	QKNorm        bool         // per-head RMS norms of queries and keys, attn_q_norm/attn_k_norm (qwen3)
+	Fused         bool         // fused attn_qkv and gate-up ffn_up (2·FFN rows, gate first) tensors (phi3)
+	PostNorms     bool         // norms after attention and FFN instead of before, and q/k norms over whole rows (olmo2)
+	Multipliers   *Multipliers // granite's scales; nil for other architectures
+	RopeBase      float32      // rope.freq_base
 	RopeScaling   *RopeScaling
 	ContextLength int     // trained context length
 	NormEps       float32 // attention.layer_norm_rms_epsilon
@@ -43,6 +47,15 @@ type RopeScaling struct {
 	LowFreqFactor   float64 // 1
 	HighFreqFactor  float64 // 4
 	OriginalContext int     // original_max_position_embeddings, 8192
+}
+
+// Multipliers are granite's scale factors, written as the GGUF keys
+// granite.embedding_scale, residual_scale, logit_scale and attention.scale.
+type Multipliers struct {
+	Embedding float32 // multiplies the token embeddings
+	Residual  float32 // multiplies each block's output before the residual add
+	Logit     float32 // divides the logits
+	Attention float32 // multiplies q·k (instead of 1/sqrt(head dim))
 }
 
 // HeadDimension returns the per-head dimension.
@@ -65,6 +78,12 @@ func (s Shape) Params() int64 {
 	if s.Biases {
 		per += q + 2*kv
 	}
+	if s.QKNorm {
+		per += 2 * hd
+	}
+	if s.PostNorms { // q and k norms over whole rows
+		per += q + kv
+	}
 	n := int64(s.Layers)*per + int64(s.Vocab)*d + d
 	if !s.Tied {
 		n += int64(s.Vocab) * d
@@ -78,9 +97,21 @@ func (s Shape) Params() int64 {
 // Validate reports the first inconsistent field of s.
 func (s Shape) Validate() error {
 	switch s.Arch {
-	case "llama", "qwen2":
+	case "llama", "qwen2", "qwen3", "phi3", "olmo2", "granite":
 	default:
-		return fmt.Errorf("synth: shape %q: unsupported architecture %q (supported: llama, qwen2)", s.Name, s.Arch)
+		return fmt.Errorf("synth: shape %q: unsupported architecture %q (supported: llama, qwen2, qwen3, phi3, olmo2, granite)", s.Name, s.Arch)
+	}
+	if (s.Multipliers != nil) != (s.Arch == "granite") {
+		return fmt.Errorf("synth: shape %q: multipliers are granite's (and granite needs them), not %s's", s.Name, s.Arch)
+	}
+	if s.PostNorms != (s.Arch == "olmo2") {
+		return fmt.Errorf("synth: shape %q: post-norms are olmo2's, not %s's", s.Name, s.Arch)
+	}
+	if s.Fused != (s.Arch == "phi3") || (s.Fused && s.Biases) {
+		return fmt.Errorf("synth: shape %q: fused projections are phi3's (without biases), not %s's", s.Name, s.Arch)
+	}
+	if s.QKNorm != (s.Arch == "qwen3") {
+		return fmt.Errorf("synth: shape %q: q/k norms are qwen3's, not %s's", s.Name, s.Arch)
 	}
 	pos := []struct {
 		name string
@@ -129,6 +160,10 @@ var llama3Scaling = func(factor float64) *RopeScaling {
 	return &RopeScaling{Type: "llama3", Factor: factor, LowFreqFactor: 1, HighFreqFactor: 4, OriginalContext: 8192}
 }
 
+// graniteMultipliers are Granite 3.x's (embedding_multiplier 12,
+// residual_multiplier 0.22, logits_scaling 8, attention_multiplier 1/64).
+var graniteMultipliers = &Multipliers{Embedding: 12, Residual: 0.22, Logit: 8, Attention: 0.015625}
+
 // Shapes is the registry of known shapes, by name. The values are those of
 // the published models' config.json files.
 var Shapes = map[string]Shape{
@@ -156,6 +191,22 @@ var Shapes = map[string]Shape{
 		Arch: "qwen2", Dim: 3584, Layers: 28, Heads: 28, KVHeads: 4, FFN: 18944, Vocab: 152064,
 		Biases: true, RopeBase: 1e6, ContextLength: 32768, NormEps: 1e-6,
 	},
+	"qwen3-0.6b": {
+		Arch: "qwen3", Dim: 1024, Layers: 28, Heads: 16, KVHeads: 8, HeadDim: 128, FFN: 3072, Vocab: 151936,
+		Tied: true, QKNorm: true, RopeBase: 1e6, ContextLength: 40960, NormEps: 1e-6,
+	},
+	"granite-3.3-2b": {
+		Arch: "granite", Dim: 2048, Layers: 40, Heads: 32, KVHeads: 8, FFN: 8192, Vocab: 49159,
+		Tied: true, Multipliers: graniteMultipliers, RopeBase: 10000000, ContextLength: 131072, NormEps: 1e-5,
+	},
+	"olmo-2-1b": {
+		Arch: "olmo2", Dim: 2048, Layers: 16, Heads: 16, KVHeads: 16, FFN: 8192, Vocab: 100352,
+		PostNorms: true, RopeBase: 500000, ContextLength: 4096, NormEps: 1e-6,
+	},
+	"phi-3-mini": {
+		Arch: "phi3", Dim: 3072, Layers: 32, Heads: 32, KVHeads: 32, FFN: 8192, Vocab: 32064,
+		Fused: true, RopeBase: 10000, ContextLength: 4096, NormEps: 1e-5,
+	},
 	"smollm2-135m": {
 		Arch: "llama", Dim: 576, Layers: 30, Heads: 9, KVHeads: 3, FFN: 1536, Vocab: 49152,
 		Tied: true, RopeBase: 100000, ContextLength: 8192, NormEps: 1e-5,
@@ -169,6 +220,26 @@ var Shapes = map[string]Shape{
 	"tiny-qwen2": {
 		Arch: "qwen2", Dim: 256, Layers: 3, Heads: 2, KVHeads: 1, FFN: 512, Vocab: 512,
 		Tied: true, Biases: true, RopeBase: 1e6, ContextLength: 2048, NormEps: 1e-5,
+	},
+	// qwen3-0.6b scaled down; its heads are wider than dim/heads, as there.
+	"tiny-qwen3": {
+		Arch: "qwen3", Dim: 256, Layers: 3, Heads: 4, KVHeads: 2, HeadDim: 128, FFN: 512, Vocab: 512,
+		Tied: true, QKNorm: true, RopeBase: 1e6, ContextLength: 2048, NormEps: 1e-6,
+	},
+	// granite-3.3-2b scaled down.
+	"tiny-granite": {
+		Arch: "granite", Dim: 256, Layers: 3, Heads: 4, KVHeads: 2, FFN: 512, Vocab: 512,
+		Tied: true, Multipliers: graniteMultipliers, RopeBase: 10000, ContextLength: 2048, NormEps: 1e-5,
+	},
+	// olmo-2-1b scaled down.
+	"tiny-olmo2": {
+		Arch: "olmo2", Dim: 256, Layers: 3, Heads: 4, KVHeads: 2, FFN: 512, Vocab: 512,
+		PostNorms: true, RopeBase: 500000, ContextLength: 2048, NormEps: 1e-6,
+	},
+	// phi-3-mini scaled down.
+	"tiny-phi3": {
+		Arch: "phi3", Dim: 256, Layers: 3, Heads: 4, KVHeads: 4, FFN: 512, Vocab: 512,
+		Fused: true, RopeBase: 10000, ContextLength: 2048, NormEps: 1e-5,
 	},
 }
 

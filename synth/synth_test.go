@@ -23,7 +23,7 @@ func TestSynthShapes(t *testing.T) {
 	want := map[string]float64{
 		"llama-3.2-1b": 1.236e9, "llama-3.2-3b": 3.213e9, "llama-3.1-8b": 8.030e9,
 		"qwen2.5-0.5b": 0.494e9, "qwen2.5-1.5b": 1.544e9, "qwen2.5-7b": 7.616e9,
-		"smollm2-135m": 0.1345e9,
+		"smollm2-135m": 0.1345e9, "qwen3-0.6b": 0.596e9, "phi-3-mini": 3.821e9, "olmo-2-1b": 1.485e9,
 	}
 	for _, name := range ShapeNames() {
 		s := Shapes[name]
@@ -294,9 +294,22 @@ func checkFile(t *testing.T, path string, opts Options) {
 		checkValues(t, f, ti, tp.Kind)
 	}
 	// Every architecture's tensors by llama.cpp's names.
-	need := []string{"token_embd.weight", "output_norm.weight", "blk.0.attn_norm.weight", "blk.0.attn_q.weight",
-		"blk.0.attn_k.weight", "blk.0.attn_v.weight", "blk.0.attn_output.weight", "blk.0.ffn_norm.weight",
-		"blk.0.ffn_gate.weight", "blk.0.ffn_up.weight", "blk.0.ffn_down.weight"}
+	need := []string{"token_embd.weight", "output_norm.weight",
+		"blk.0.attn_output.weight", "blk.0.ffn_up.weight", "blk.0.ffn_down.weight"}
+	if s.PostNorms {
+		need = append(need, "blk.0.post_attention_norm.weight", "blk.0.post_ffw_norm.weight",
+			"blk.0.attn_q_norm.weight", "blk.0.attn_k_norm.weight")
+	} else {
+		need = append(need, "blk.0.attn_norm.weight", "blk.0.ffn_norm.weight")
+	}
+	if s.Fused {
+		need = append(need, "blk.0.attn_qkv.weight")
+	} else {
+		need = append(need, "blk.0.attn_q.weight", "blk.0.attn_k.weight", "blk.0.attn_v.weight", "blk.0.ffn_gate.weight")
+	}
+	if s.QKNorm {
+		need = append(need, "blk.0.attn_q_norm.weight", "blk.0.attn_k_norm.weight")
+	}
 	if !s.Tied {
 		need = append(need, "output.weight")
 	}
@@ -720,5 +733,17 @@ func TestSynthMatchesGGUFWriter(t *testing.T) {
 	got, _ := os.ReadFile(path)
 	if !bytes.Equal(got, buf.Bytes()) {
 		t.Fatalf("streamed file (%d bytes) differs from gguf.Writer's (%d bytes)", len(got), buf.Len())
+	}
+}
+
+// TestPlanFusedQKV checks llama-quantize's type for phi3's fused attn_qkv
+// (category ATTENTION_QKV in llama_tensor_get_type): one step up in the
+// _M mixes, the base type elsewhere.
+func TestPlanFusedQKV(t *testing.T) {
+	for typ, want := range map[string]quant.Type{"Q4_K_M": quant.Q5_K, "Q5_K_M": quant.Q6_K, "Q3_K_M": quant.Q4_K, "Q4_0": quant.Q4_0} {
+		m := planTypes(t, "phi-3-mini", typ)
+		if got := m["blk.0.attn_qkv.weight"]; got != want {
+			t.Errorf("phi-3-mini %s: attn_qkv %v, want %v", typ, got, want)
+		}
 	}
 }

@@ -219,6 +219,15 @@ func buildHeader(s Shape, ft FileType, seed uint64, tok []gguf.KV, plan []Tensor
 		{"general.file_type", ft.ID},
 		{"general.quantization_version", uint32(2)},
 	}
+	if m := s.Multipliers; m != nil {
+		kvs = append(kvs, []struct {
+			k string
+			v any
+		}{
+			{a + ".embedding_scale", m.Embedding}, {a + ".residual_scale", m.Residual},
+			{a + ".logit_scale", m.Logit}, {a + ".attention.scale", m.Attention},
+		}...)
+	}
 	for _, kv := range kvs {
 		if err := w.Set(kv.k, kv.v); err != nil {
 			return nil, fmt.Errorf("synth: %w", err)

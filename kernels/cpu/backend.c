@@ -391,7 +391,7 @@ int sl_get_rows(sl_backend *be, int type, const void *table, int cols, const int
 
 // ---- row-wise elementwise ops ----
 
-enum { EW_RMSNORM, EW_ADD_BIAS, EW_ADD, EW_SILU_MUL, EW_SOFTMAX };
+enum { EW_RMSNORM, EW_ADD_BIAS, EW_ADD, EW_SILU_MUL, EW_SOFTMAX, EW_SCALE };
 
 struct ew_job {
 	const sl_kernels *k;
@@ -426,6 +426,11 @@ static void ew_task(void *varg, int t, int thread) {
 		case EW_SOFTMAX:
 			j->k->softmax(j->dst + r * c, j->cols);
 			break;
+		case EW_SCALE: {
+			float *x = j->dst + r * c;
+			for (size_t i = 0; i < c; i++) x[i] *= j->eps; // eps holds the factor
+			break;
+		}
 		}
 	}
 }
@@ -456,6 +461,12 @@ int sl_add_bias(sl_backend *be, float *x, const float *b, int n, int cols) {
 
 int sl_add(sl_backend *be, float *dst, const float *a, const float *b, int n, int cols) {
 	struct ew_job j = {&be->k, EW_ADD, dst, a, b, n, cols, 0, 0};
+	run_ew(be, &j);
+	return SL_OK;
+}
+
+int sl_scale(sl_backend *be, float *x, float s, int n, int cols) {
+	struct ew_job j = {&be->k, EW_SCALE, x, NULL, NULL, n, cols, 0, s};
 	run_ew(be, &j);
 	return SL_OK;
 }

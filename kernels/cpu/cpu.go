@@ -491,6 +491,23 @@ func (b *Backend) Add(dst, a, bb *kernels.Tensor, n int) error {
 	return cErr("Add", C.sl_add(b.c, f32p(dst), f32p(a), f32p(bb), C.int(n), C.int(a.Cols)))
 }
 
+// Scale multiplies the first n rows of x by s in place.
+func (b *Backend) Scale(x *kernels.Tensor, s float32, n int) error {
+	if b.c == nil {
+		return errClosed
+	}
+	if n < 0 {
+		return fmt.Errorf("cpu: Scale: negative n %d", n)
+	}
+	if err := checkF32(x, "Scale x", n, -1); err != nil {
+		return err
+	}
+	if n == 0 || x.Cols == 0 {
+		return nil
+	}
+	return cErr("Scale", C.sl_scale(b.c, f32p(x), C.float(s), C.int(n), C.int(x.Cols)))
+}
+
 // SiLUMul computes dst = silu(gate) ⊙ up over the first n rows.
 func (b *Backend) SiLUMul(dst, gate, up *kernels.Tensor, n int) error {
 	if b.c == nil {

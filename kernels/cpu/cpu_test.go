@@ -526,6 +526,30 @@ func TestElementwise(t *testing.T) {
 					}
 				}
 
+				// Scale, in place: every row, and only the first n-1.
+				x = mk(av, n)
+				if err := b.Scale(x, -0.375, n); err != nil {
+					t.Fatal(err)
+				}
+				for e := 0; e < n*c; e++ {
+					if x.F32()[e] != av[e]*-0.375 {
+						t.Fatalf("%s Scale %d: %v want %v", name, e, x.F32()[e], av[e]*-0.375)
+					}
+				}
+				x = mk(av, n)
+				if err := b.Scale(x, 3, n-1); err != nil {
+					t.Fatal(err)
+				}
+				for e := 0; e < n*c; e++ {
+					want := av[e] * 3
+					if e >= (n-1)*c {
+						want = av[e]
+					}
+					if x.F32()[e] != want {
+						t.Fatalf("%s Scale of %d rows, element %d: %v want %v", name, n-1, e, x.F32()[e], want)
+					}
+				}
+
 				// SiLUMul, aliasing gate.
 				x, y = mk(av, n), mk(bv, n)
 				if err := b.SiLUMul(x, x, y, n); err != nil {

@@ -190,6 +190,7 @@ int sl_get_rows(sl_backend *be, int type, const void *table, int cols, const int
 int sl_rmsnorm(sl_backend *be, float *dst, const float *x, const float *w, int n, int cols, float eps);
 int sl_add_bias(sl_backend *be, float *x, const float *b, int n, int cols);
 int sl_add(sl_backend *be, float *dst, const float *a, const float *b, int n, int cols);
+int sl_scale(sl_backend *be, float *x, float s, int n, int cols);
 int sl_silu_mul(sl_backend *be, float *dst, const float *g, const float *u, int n, int cols);
 int sl_rope(sl_backend *be, float *x, int rows, int cols, const int32_t *pos, int head_dim, int dims,
 	float base, float scale, int neox, const float *freqs);

@@ -191,6 +191,8 @@ func TestGPUElementwiseOps(t *testing.T) {
 	p.same("RMSNorm", gd, cd, n*cols)
 	must(p.g.AddBias(ga, gw, n), p.c.AddBias(ca, cw, n))
 	p.same("AddBias", ga, ca, n*cols)
+	must(p.g.Scale(ga, -0.375, n), p.c.Scale(ca, -0.375, n))
+	p.same("Scale", ga, ca, n*cols)
 	must(p.g.Softmax(gb, n), p.c.Softmax(cb, n))
 	p.same("Softmax", gb, cb, n*cols)
 	gi, ci := make([]int32, n), make([]int32, n)

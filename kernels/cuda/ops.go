@@ -127,6 +127,23 @@ func (b *Backend) AddBias(x, bias *kernels.Tensor, n int) error {
 	return b.launch("add_bias", elementwisePlan(total))
 }
 
+// Scale: x = s·x over the first n rows, in place.
+func (b *Backend) Scale(x *kernels.Tensor, s float32, n int) error {
+	if n < 0 {
+		return fmt.Errorf("cuda: Scale: negative n %d", n)
+	}
+	xp, err := b.f32(x, "Scale x", n, -1)
+	if err != nil {
+		return err
+	}
+	if n == 0 || x.Cols == 0 {
+		return nil
+	}
+	total := n * x.Cols
+	b.args.reset().ptr(xp).f32(s).i64(int64(total))
+	return b.launch("scale", elementwisePlan(total))
+}
+
 // Add: dst = a + bb over the first n rows.
 func (b *Backend) Add(dst, a, bb *kernels.Tensor, n int) error {
 	return b.binary("Add", "add", dst, a, bb, n)

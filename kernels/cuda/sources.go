@@ -41,7 +41,7 @@ var modules = []module{
 	{"matmul.cu", []string{"common.cuh", "quant.cuh"}, perWeight("matmul_")},
 	{"get_rows.cu", []string{"common.cuh", "quant.cuh"}, perWeight("get_rows_")},
 	{"rmsnorm.cu", []string{"common.cuh"}, []string{"rmsnorm"}},
-	{"elementwise.cu", []string{"common.cuh"}, []string{"add", "add_bias", "silu_mul"}},
+	{"elementwise.cu", []string{"common.cuh"}, []string{"add", "add_bias", "scale", "silu_mul"}},
 	{"rope.cu", []string{"common.cuh"}, []string{"rope"}},
 	{"softmax.cu", []string{"common.cuh"}, []string{"softmax"}},
 	{"argmax.cu", []string{"common.cuh"}, []string{"argmax"}},

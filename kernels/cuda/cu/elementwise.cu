@@ -13,6 +13,12 @@ extern "C" __global__ void add_bias(float *x, const float *b, int cols, i64 tota
 	if (e < total) x[e] += b[e % cols];
 }
 
+// scale(x, s, total): x = s·x in place.
+extern "C" __global__ void scale(float *x, float s, i64 total) {
+	i64 e = (i64)blockIdx.x * blockDim.x + threadIdx.x;
+	if (e < total) x[e] *= s;
+}
+
 // silu_mul(dst, gate, up, total): dst = silu(gate) ⊙ up; dst may alias gate.
 extern "C" __global__ void silu_mul(float *dst, const float *gate, const float *up, i64 total) {
 	i64 e = (i64)blockIdx.x * blockDim.x + threadIdx.x;

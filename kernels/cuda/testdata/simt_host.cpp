@@ -210,6 +210,10 @@ static void testRowOps() {
 	for (int i = 0; i < n * cols; i++) want[i] = (double)a[i] + w[i % cols];
 	check("add_bias", x.data(), want, 1e-7);
 	x = a;
+	launch(blocks, 1, 1, 256, [&] { scale(x.data(), -0.375f, total); });
+	for (int i = 0; i < n * cols; i++) want[i] = -0.375 * a[i];
+	check("scale", x.data(), want, 1e-7);
+	x = a;
 	x[0 * cols + 7] = x[0 * cols + 250] = 100; // a tie: the lower index wins
 	x[2 * cols + 299] = 100;
 	int idx[n] = {-1, -1, -1};
