@@ -53,10 +53,29 @@ func (j *jsonBuilder) time() []sym {
 	return cat([]sym{hh}, bytesOf(":"), mm, bytesOf(":"), mm, []sym{frac, off})
 }
 
+// standardFormats are the formats JSON Schema defines (drafts 4 to
+// 2020-12); one the compiler cannot express is refused. Other format names
+// are annotations and constrain nothing.
+var standardFormats = map[string]bool{
+	"date-time": true, "date": true, "time": true, "duration": true, "email": true,
+	"idn-email": true, "hostname": true, "idn-hostname": true, "ipv4": true, "ipv6": true,
+	"uri": true, "uri-reference": true, "iri": true, "iri-reference": true, "uuid": true,
+	"uri-template": true, "json-pointer": true, "relative-json-pointer": true, "regex": true,
+	"host-name": true, "ip-address": true, "color": true, "utc-millisec": true, "style": true, "phone": true,
+}
+
 // formatString is a JSON string in format f.
 func (c *schemaCompiler) formatString(o *object, f any, path string) (sym, error) {
 	name, _ := f.(string)
 	gen, ok := formats[name]
+	if !ok && !standardFormats[name] {
+		// Not a format the specification defines: an annotation.
+		lo, hi, err := bounds(o, "minLength", "maxLength", path)
+		if err != nil {
+			return sym{}, err
+		}
+		return c.str(lo, hi), nil
+	}
 	if !ok {
 		return sym{}, &SchemaError{Path: path, Keyword: "format", Msg: fmt.Sprintf("unsupported keyword \"format\" with value %q (supported: date, time, date-time, uuid)", name)}
 	}

@@ -176,21 +176,21 @@ func TestSchemaAcceptReject(t *testing.T) {
 func TestSchemaUnsupported(t *testing.T) {
 	tok := llama3(t)
 	for schema, kw := range map[string]string{
-		`{"type":"string","pattern":"a+"}`:                                    "pattern",
-		`{"type":"number","minimum":3}`:                                       "minimum",
-		`{"minimum":0,"maximum":3}`:                                           "minimum",
-		`{"type":"string","format":"email"}`:                                  "format",
-		`{"type":"string","format":"date","maxLength":3}`:                     "maxLength",
-		`{"type":"integer","minimum":5,"maximum":4}`:                          "minimum",
-		`{"type":"integer","minimum":1e300}`:                                  "minimum",
-		`{"type":"object","properties":{"a":{"type":"string","format":"x"}}}`: "format",
-		`{"oneOf":[{"type":"string"},{"type":"string","maxLength":2}]}`:       "oneOf",
-		`{"oneOf":[{"type":"number"},{"type":"integer"}]}`:                    "oneOf",
-		`{"type":"array","uniqueItems":true}`:                                 "uniqueItems",
-		`{"$ref":"https://example.com/s.json"}`:                               "$ref",
-		`{"type":"object","minProperties":1}`:                                 "minProperties",
-		`{"allOf":[{"properties":{"a":{}},"additionalProperties":false},{}]}`: "additionalProperties",
-		`{"not":{"type":"string"}}`:                                           "not",
+		`{"type":"string","pattern":"a+"}`:                                                         "pattern",
+		`{"type":"number","minimum":3}`:                                                            "minimum",
+		`{"minimum":0,"maximum":3}`:                                                                "minimum",
+		`{"type":"string","format":"email"}`:                                                       "format",
+		`{"type":"string","format":"date","maxLength":3}`:                                          "maxLength",
+		`{"type":"integer","minimum":5,"maximum":4}`:                                               "minimum",
+		`{"type":"integer","minimum":1e300}`:                                                       "minimum",
+		`{"type":"object","properties":{"a":{"type":"string","format":"ipv4"}}}`:                   "format",
+		`{"oneOf":[{"type":"string"},{"type":"string","maxLength":2}]}`:                            "oneOf",
+		`{"oneOf":[{"type":"number"},{"type":"integer"}]}`:                                         "oneOf",
+		`{"type":"array","uniqueItems":true}`:                                                      "uniqueItems",
+		`{"$ref":"https://example.com/s.json"}`:                                                    "$ref",
+		`{"type":"object","minProperties":1}`:                                                      "minProperties",
+		`{"allOf":[{"properties":{"a":{}},"additionalProperties":false},{"properties":{"b":{}}}]}`: "additionalProperties",
+		`{"not":{"type":"string"}}`:                                                                "not",
 	} {
 		_, err := CompileJSONSchema(tok, []byte(schema), Options{})
 		var se *SchemaError

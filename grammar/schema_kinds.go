@@ -166,7 +166,10 @@ func (c *schemaCompiler) merge(branches []any, path string) (*object, error) {
 			switch {
 			case annotations[k]:
 			case k == "additionalProperties":
-				return nil, &SchemaError{Path: bp, Keyword: k, Msg: "additionalProperties inside allOf is not supported"}
+				if objectBranches(branches, c) > 1 {
+					return nil, &SchemaError{Path: bp, Keyword: k, Msg: "additionalProperties inside allOf is not supported (beside properties of another branch)"}
+				}
+				m.keys, m.vals[k] = append(m.keys, k), v
 			case k == "properties":
 				po, ok := v.(*object)
 				if !ok {
@@ -218,6 +221,24 @@ func (c *schemaCompiler) merge(branches []any, path string) (*object, error) {
 		m.keys, m.vals["type"] = append(m.keys, "type"), t
 	}
 	return m, nil
+}
+
+// objectBranches counts the allOf branches with properties or
+// additionalProperties: additionalProperties merges exactly only when its
+// branch is the one that names properties.
+func objectBranches(branches []any, c *schemaCompiler) int {
+	n := 0
+	for _, b := range branches {
+		b, _ = c.deref(b, "")
+		if o, ok := b.(*object); ok {
+			_, p := o.get("properties")
+			_, a := o.get("additionalProperties")
+			if p || a {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 func intersectKinds(a, b []string) []string {

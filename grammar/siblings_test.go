@@ -1,0 +1,47 @@
+package grammar
+
+import "testing"
+
+// TestSchemaKeywordsOutsideVocabularyIgnored: vendor keywords, draft-4
+// "id" and formats the specification does not define constrain nothing.
+func TestSchemaKeywordsOutsideVocabularyIgnored(t *testing.T) {
+	tok := llama3(t)
+	g := compileSchema(t, tok, `{"type":"object","id":"x","x-kubernetes-group-version-kind":[],"properties":{"a":{"type":"string","format":"html","_uniqueItems":true,"maxLength":3}},"required":["a"],"additionalProperties":false}`)
+	if !accepts(t, tok, g, `{"a":"<b>"}`) {
+		t.Error(`{"a":"<b>"} rejected`)
+	}
+	if accepts(t, tok, g, `{"a":"<b></b>"}`) || accepts(t, tok, g, `{}`) {
+		t.Error("maxLength or required not enforced beside ignored keywords")
+	}
+}
+
+// TestSchemaSiblingsOfCombinators: keywords beside $ref, anyOf, oneOf and
+// allOf constrain the instance too.
+func TestSchemaSiblingsOfCombinators(t *testing.T) {
+	tok := llama3(t)
+	for _, c := range []struct {
+		schema         string
+		valid, invalid []string
+	}{
+		{`{"$ref":"#/$defs/a","required":["x"],"$defs":{"a":{"type":"object","properties":{"x":{"type":"integer"}},"additionalProperties":false}}}`,
+			[]string{`{"x":1}`}, []string{`{}`, `{"x":"s"}`}},
+		{`{"type":"object","required":["a"],"anyOf":[{"properties":{"a":{"type":"integer"}}},{"properties":{"a":{"type":"string"}}}]}`,
+			[]string{`{"a":1}`, `{"a":"s"}`}, []string{`{}`, `{"a":null}`, `[]`}},
+		{`{"type":["string","integer"],"oneOf":[{"type":"string"},{"type":"integer","minimum":0}]}`,
+			[]string{`"s"`, `3`}, []string{`-1`, `null`}},
+		{`{"type":"object","required":["b"],"allOf":[{"properties":{"a":{"type":"integer"}}},{"properties":{"b":{"type":"boolean"}}}]}`,
+			[]string{`{"a":1,"b":true}`, `{"b":false}`}, []string{`{"a":1}`, `{"b":1}`}},
+	} {
+		g := compileSchema(t, tok, c.schema)
+		for _, v := range c.valid {
+			if !accepts(t, tok, g, v) {
+				t.Errorf("%s: valid %s rejected", c.schema, v)
+			}
+		}
+		for _, v := range c.invalid {
+			if accepts(t, tok, g, v) {
+				t.Errorf("%s: invalid %s accepted", c.schema, v)
+			}
+		}
+	}
+}
