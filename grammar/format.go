@@ -86,3 +86,25 @@ func (c *schemaCompiler) formatString(o *object, f any, path string) (sym, error
 	}
 	return c.rule(cat(bytesOf(`"`), gen(c.jsonBuilder), bytesOf(`"`))), nil
 }
+
+// patternString is a JSON string whose (decoded) text matches pattern
+// somewhere, as JSON Schema's pattern says (unanchored unless the pattern
+// writes ^ or $). Characters are written raw but for the escapes JSON
+// requires; a string that escapes more (\u00e9 for é) is refused.
+func (c *schemaCompiler) patternString(o *object, pat any, path string) (sym, error) {
+	s, ok := pat.(string)
+	if !ok {
+		return sym{}, &SchemaError{Path: path, Keyword: "pattern", Msg: "pattern must be a string"}
+	}
+	for _, kw := range []string{"minLength", "maxLength", "format"} {
+		if _, has := o.get(kw); has {
+			return sym{}, &SchemaError{Path: path, Keyword: kw, Msg: fmt.Sprintf("%s beside pattern is not supported", kw)}
+		}
+	}
+	any := []sym{c.star([]sym{c.strChar()})}
+	seq, err := regexSyms(c.builder, s, c.jsonStrChar, any)
+	if err != nil {
+		return sym{}, &SchemaError{Path: path, Keyword: "pattern", Msg: err.Error()}
+	}
+	return c.rule(cat(bytesOf(`"`), seq, bytesOf(`"`))), nil
+}

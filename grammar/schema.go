@@ -44,7 +44,7 @@ var annotations = map[string]bool{
 // (vendor extensions such as x-kubernetes-..., misspellings) constrain
 // nothing, as the specification says, and are ignored.
 var unimplemented = map[string]bool{
-	"pattern": true, "patternProperties": true, "not": true, "if": true, "then": true, "else": true,
+	"patternProperties": true, "not": true, "if": true, "then": true, "else": true,
 	"dependencies": true, "dependentRequired": true, "dependentSchemas": true, "multipleOf": true,
 	"minProperties": true, "maxProperties": true, "contains": true, "minContains": true,
 	"maxContains": true, "propertyNames": true, "unevaluatedProperties": true,
@@ -54,7 +54,7 @@ var unimplemented = map[string]bool{
 // byKind are the constraining keywords the compiler supports, by the kind
 // of instance they apply to.
 var byKind = map[string][]string{
-	"string":  {"minLength", "maxLength", "format"},
+	"string":  {"minLength", "maxLength", "format", "pattern"},
 	"integer": {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"},
 	"object":  {"properties", "required", "additionalProperties"},
 	"array":   {"items", "prefixItems", "minItems", "maxItems", "uniqueItems", "additionalItems"},
@@ -263,6 +263,9 @@ func (c *schemaCompiler) kind(k string, o *object, path string) (sym, error) {
 	case "number":
 		return c.boundedNumber(o, path)
 	case "string":
+		if pat, ok := o.get("pattern"); ok {
+			return c.patternString(o, pat, path)
+		}
 		if f, ok := o.get("format"); ok {
 			return c.formatString(o, f, path)
 		}

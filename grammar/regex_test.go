@@ -1,0 +1,109 @@
+package grammar
+
+import (
+	"encoding/json"
+	"errors"
+	"regexp"
+	"testing"
+)
+
+// regexCases are patterns in the syntax Go's regexp shares with
+// ECMAScript, with texts to check the grammar against regexp's answer.
+var regexCases = []struct {
+	pattern string
+	texts   []string
+}{
+	{`[a-z]+`, []string{"abc", "", "aB", "9", "zz"}},
+	{`^\d{3}-\d{4}$`, []string{"555-1234", "55-1234", "5555-1234", "555-12345", "abc-defg"}},
+	{`(ab|cd)*e?`, []string{"", "ab", "abcd", "abe", "abc", "e", "ee"}},
+	{`[^"\\]{2,3}`, []string{"ab", "a", "abcd", `a"`, `a\`, "é!"}},
+	{`colou?r`, []string{"color", "colour", "colouur", "xcolor"}},
+	{`\w+@\w+\.com`, []string{"a@b.com", "a@b.org", "@b.com", "a_1@x.com"}},
+	{`[à-ÿ]+\s?x`, []string{"àx", "ÿ x", "ax", "à  x"}},
+	{`.{2}`, []string{"ab", "é€", "a\n", "abc", "a"}},
+	{`(?:a|b)+c{0,2}`, []string{"abab", "abcc", "abccc", "c"}},
+	{`\(\d+\)`, []string{"(12)", "12", "(x)"}},
+}
+
+// TestCompileRegexMatchesRegexp: CompileRegex accepts exactly the texts
+// the whole of which Go's regexp matches.
+func TestCompileRegexMatchesRegexp(t *testing.T) {
+	tok := llama3(t)
+	for _, c := range regexCases {
+		g, err := CompileRegex(tok, c.pattern)
+		if err != nil {
+			t.Fatalf("%s: %v", c.pattern, err)
+		}
+		re := regexp.MustCompile(`^(?:` + c.pattern + `)$`)
+		for _, s := range c.texts {
+			if s == "" {
+				continue // an empty output is not a token walk
+			}
+			if got, want := accepts(t, tok, g, s), re.MatchString(s); got != want {
+				t.Errorf("%s: %q accepted %v, regexp says %v", c.pattern, s, got, want)
+			}
+		}
+	}
+}
+
+// TestSchemaPattern: a JSON Schema pattern matches anywhere in the decoded
+// string unless anchored, with JSON's escapes for '"', '\' and controls.
+func TestSchemaPattern(t *testing.T) {
+	tok := llama3(t)
+	for _, c := range append(regexCases, struct {
+		pattern string
+		texts   []string
+	}{`^a"b\\c\n$`, []string{"a\"b\\c\n", "a\"b\\c"}}) {
+		schema, _ := json.Marshal(map[string]any{"type": "string", "pattern": c.pattern})
+		g := compileSchema(t, tok, string(schema))
+		re := regexp.MustCompile(c.pattern)
+		for _, s := range c.texts {
+			inst, _ := json.Marshal(s)
+			if got, want := accepts(t, tok, g, string(inst)), re.MatchString(s); got != want {
+				t.Errorf("%s: %s accepted %v, regexp says %v", c.pattern, inst, got, want)
+			}
+		}
+	}
+}
+
+func TestRegexRefused(t *testing.T) {
+	tok := llama3(t)
+	for _, p := range []string{`(a`, `a)`, `[a-`, `(?=a)b`, `(a)\1`, `\bword`, `a**`, `[z-a]`, `a{2}{3}`, `x\`, `a^b`, `a$b`} {
+		_, err := CompileRegex(tok, p)
+		var re *RegexError
+		if !errors.As(err, &re) {
+			t.Errorf("%q: got %v, want a RegexError", p, err)
+		}
+	}
+	_, err := CompileJSONSchema(tok, []byte(`{"type":"string","pattern":"(?<=a)b"}`), Options{})
+	var se *SchemaError
+	if !errors.As(err, &se) || se.Keyword != "pattern" {
+		t.Errorf("lookbehind pattern: got %v, want a SchemaError naming pattern", err)
+	}
+}
+
+// FuzzCompileRegex: any pattern compiles or is refused with an error,
+// never a panic, and a compiled grammar's first mask agrees with Allowed.
+func FuzzCompileRegex(f *testing.F) {
+	for _, c := range regexCases {
+		f.Add(c.pattern)
+	}
+	f.Add(`[^]`)
+	f.Add(`a{3,1}`)
+	f.Add(`(?<n>x)|\u00e9\x41[\d-z]`)
+	tok := llama3(f)
+	f.Fuzz(func(t *testing.T, pattern string) {
+		g, err := CompileRegex(tok, pattern)
+		if err != nil {
+			return
+		}
+		m := g.NewMatcher()
+		mask := make([]uint64, m.MaskWords())
+		m.Mask(mask)
+		for _, id := range []int32{0, 1, 15, 90, 220, 517} {
+			if in := mask[id>>6]&(1<<(id&63)) != 0; in != m.Allowed(id) {
+				t.Fatalf("token %d: mask %v, Allowed %v", id, in, !in)
+			}
+		}
+	})
+}
