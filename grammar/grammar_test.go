@@ -145,6 +145,14 @@ var schemaCases = []schemaCase{
 		[]string{`-3`, `-4`, `-100`}, []string{`-2`, `0`, `5`}},
 	{"number min 0", `{"type":"number","minimum":0}`,
 		[]string{`0`, `1.5`, `2e3`}, []string{`-1`, `-0.5`}},
+	{"number range", `{"type":"number","minimum":-1.5,"maximum":2.5}`,
+		[]string{`0`, `-1`, `2`, `1.25`, `-0.5`, `0.999`}, []string{`3`, `-2`, `2.6`, `-1.6`, `-1.5000001`}},
+	{"number exclusive", `{"type":"number","exclusiveMinimum":0,"maximum":100}`,
+		[]string{`1`, `100`, `50.5`, `99.99`}, []string{`0`, `-0.5`, `100.5`, `101`}},
+	{"number upper", `{"type":"number","maximum":-3}`,
+		[]string{`-3`, `-4.5`, `-100`}, []string{`-2.5`, `0`, `5`}},
+	{"pattern", `{"type":"object","properties":{"id":{"type":"string","pattern":"^[A-Z]{2}-\\d+$"},"tag":{"type":"string","pattern":"^ab"}},"required":["id","tag"]}`,
+		[]string{`{"id":"AB-12","tag":"aby"}`, `{"id":"QQ-0","tag":"ab"}`}, []string{`{"id":"AB-","tag":"ab"}`, `{"id":"ab-1","tag":"ab"}`, `{"id":"AB-1","tag":"xab"}`}},
 	{"date", `{"type":"string","format":"date"}`,
 		[]string{`"2024-02-28"`, `"1999-12-31"`, `"2023-04-30"`}, []string{`"2023-02-30"`, `"2023-04-31"`, `"2023-13-01"`, `"2023-1-01"`, `"x"`}},
 	{"date-time", `{"type":"string","format":"date-time"}`,
@@ -177,8 +185,6 @@ func TestSchemaUnsupported(t *testing.T) {
 	tok := llama3(t)
 	for schema, kw := range map[string]string{
 		`{"type":"string","pattern":"(a)\\1"}`:                                                     "pattern",
-		`{"type":"number","minimum":3}`:                                                            "minimum",
-		`{"minimum":0,"maximum":3}`:                                                                "minimum",
 		`{"type":"string","format":"email"}`:                                                       "format",
 		`{"type":"string","format":"date","maxLength":3}`:                                          "maxLength",
 		`{"type":"integer","minimum":5,"maximum":4}`:                                               "minimum",
