@@ -22,6 +22,9 @@ func (c *schemaCompiler) combine(kw string, v any, path string) (sym, error) {
 		return c.compileObject(merged, path+"/allOf")
 	}
 	if kw == "oneOf" {
+		if ex, ok := c.exclusiveRequired(branches); ok {
+			return c.combine("anyOf", ex, path)
+		}
 		if err := c.disjoint(branches, path); err != nil {
 			return sym{}, err
 		}
@@ -176,7 +179,11 @@ func (c *schemaCompiler) merge(branches []any, path string) (*object, error) {
 					return nil, &SchemaError{Path: bp, Keyword: k, Msg: "properties must be an object"}
 				}
 				for _, name := range po.keys {
-					if _, dup := props.vals[name]; dup {
+					if prev, dup := props.vals[name]; dup {
+						if joined, ok := joinProperty(prev, po.vals[name]); ok {
+							props.vals[name] = joined
+							continue
+						}
 						return nil, &SchemaError{Path: bp, Keyword: "allOf", Msg: fmt.Sprintf("property %q in two allOf branches is not supported", name)}
 					}
 					props.keys = append(props.keys, name)
@@ -231,14 +238,42 @@ func objectBranches(branches []any, c *schemaCompiler) int {
 	for _, b := range branches {
 		b, _ = c.deref(b, "")
 		if o, ok := b.(*object); ok {
-			_, p := o.get("properties")
+			p, hasP := o.get("properties")
 			_, a := o.get("additionalProperties")
-			if p || a {
+			if a || (hasP && !onlyForbids(p)) {
 				n++
 			}
 		}
 	}
 	return n
+}
+
+// onlyForbids reports whether properties p only forbid names (each false):
+// such a branch restricts the keys another branch allows without naming
+// any, so additionalProperties elsewhere still merges exactly.
+func onlyForbids(p any) bool {
+	po, ok := p.(*object)
+	if !ok {
+		return false
+	}
+	for _, k := range po.keys {
+		if po.vals[k] != false {
+			return false
+		}
+	}
+	return true
+}
+
+// joinProperty is the allOf of a property's schemas in two branches when
+// it is exact without merging them: false with anything, or equal schemas.
+func joinProperty(a, b any) (any, bool) {
+	if a == false || b == false {
+		return false, true
+	}
+	var x, y bytes.Buffer
+	encodeCompact(&x, a)
+	encodeCompact(&y, b)
+	return a, x.String() == y.String()
 }
 
 func intersectKinds(a, b []string) []string {
@@ -408,6 +443,12 @@ func (c *schemaCompiler) objectKind(o *object, path string) (sym, error) {
 	var members []member
 	names := slices.Clone(props.keys)
 	for _, name := range props.keys {
+		if props.vals[name] == false { // the property may not appear
+			if slices.Contains(required, name) {
+				return sym{}, &SchemaError{Path: path, Keyword: "required", Msg: fmt.Sprintf("required property %q has the schema false: nothing matches", name)}
+			}
+			continue
+		}
 		v, err := c.compile(props.vals[name], path+"/properties/"+escapePointer(name))
 		if err != nil {
 			return sym{}, err

@@ -1,6 +1,9 @@
 package grammar
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // Keywords beside $ref, anyOf, oneOf or allOf constrain the same instance
 // as the reference or combinator does (draft 2019-09 and later; older
@@ -29,6 +32,11 @@ func (c *schemaCompiler) besideCombinator(o *object, kw string, v any, path stri
 		return sym{}, &SchemaError{Path: path, Keyword: kw, Msg: kw + " must be a non-empty array"}
 	}
 	rest := without(o, kw)
+	if kw == "oneOf" {
+		if ex, ok := c.exclusiveRequired(branches); ok {
+			kw, branches = "anyOf", ex
+		}
+	}
 	if kw == "allOf" {
 		return c.combine(kw, append(append([]any{}, branches...), rest), path)
 	}
@@ -41,4 +49,44 @@ func (c *schemaCompiler) besideCombinator(o *object, kw string, v any, path stri
 		merged[i] = m
 	}
 	return c.combine(kw, merged, path)
+}
+
+// exclusiveRequired rewrites a oneOf whose branches each only require one
+// property, distinct ones ({"oneOf":[{"required":["a"]},{"required":["b"]}]}:
+// exactly one of a and b is present) as the equivalent disjoint branches
+// that also forbid the other properties, to be compiled as an anyOf. A
+// non-object matches every such branch, so none is allowed.
+func (c *schemaCompiler) exclusiveRequired(branches []any) ([]any, bool) {
+	if len(branches) < 2 {
+		return nil, false
+	}
+	names := make([]string, len(branches))
+	for i, b := range branches {
+		b, err := c.deref(b, "")
+		o, ok := b.(*object)
+		if err != nil || !ok || len(constraints(o, "required")) > 0 {
+			return nil, false
+		}
+		r, _ := o.vals["required"].([]any)
+		if len(r) != 1 {
+			return nil, false
+		}
+		n, isStr := r[0].(string)
+		if !isStr || slices.Contains(names[:i], n) {
+			return nil, false
+		}
+		names[i] = n
+	}
+	out := make([]any, len(branches))
+	for i, n := range names {
+		forbid := &object{vals: map[string]any{}}
+		for _, other := range names {
+			if other != n {
+				forbid.keys, forbid.vals[other] = append(forbid.keys, other), false
+			}
+		}
+		out[i] = &object{keys: []string{"type", "required", "properties"},
+			vals: map[string]any{"type": "object", "required": []any{n}, "properties": forbid}}
+	}
+	return out, true
 }

@@ -31,6 +31,10 @@ func TestSchemaSiblingsOfCombinators(t *testing.T) {
 			[]string{`"s"`, `3`}, []string{`-1`, `null`}},
 		{`{"type":"object","required":["b"],"allOf":[{"properties":{"a":{"type":"integer"}}},{"properties":{"b":{"type":"boolean"}}}]}`,
 			[]string{`{"a":1,"b":true}`, `{"b":false}`}, []string{`{"a":1}`, `{"b":1}`}},
+		{`{"type":["object","null"],"properties":{"a":{"type":"integer"},"b":{"type":"string"},"c":{}},"oneOf":[{"required":["a"]},{"required":["b"]}],"additionalProperties":false}`,
+			[]string{`{"a":1}`, `{"b":"x","c":2}`}, []string{`{"a":1,"b":"x"}`, `{"c":1}`, `null`, `{}`}},
+		{`{"oneOf":[{"required":["a"]},{"required":["b"]}]}`,
+			[]string{`{"a":1}`, `{"b":1,"z":0}`}, []string{`{"a":1,"b":2}`, `1`, `"s"`, `{}`}},
 	} {
 		g := compileSchema(t, tok, c.schema)
 		for _, v := range c.valid {
