@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -64,6 +65,13 @@ func TestStructuredOutput(t *testing.T) {
 			t.Errorf("%s: %q", extra, c)
 		}
 	}
+	re := regexp.MustCompile(`^[a-c]{3}-[0-9]{2}(x|yz)$`)
+	for _, extra := range []string{`"guided_regex":"^[a-c]{3}-\\d{2}(x|yz)$"`, `"structured_outputs":{"regex":"[a-c]{3}-[0-9]{2}(x|yz)"}`} {
+		c := chat(extra).Choices[0]
+		if !re.MatchString(c.Message.Content) || c.FinishReason != "stop" {
+			t.Errorf("%s: %q (finish_reason %q)", extra, c.Message.Content, c.FinishReason)
+		}
+	}
 	// Any JSON object: this model writes stories into its strings, so the
 	// output is a complete object or, cut by max_tokens, a prefix of one.
 	tok := ss.engines["chat"].Tokenizer()
@@ -120,15 +128,17 @@ func TestStructuredOutputErrors(t *testing.T) {
 		{`"response_format":"json"`, "response_format", "object"},
 		{`"response_format":{"type":"json_schema"}`, "response_format.json_schema", "required"},
 		{`"response_format":{"type":"json_schema","json_schema":{"name":"x"}}`, "response_format.json_schema.schema", "required"},
-		{`"response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{"type":"string","pattern":"a+"}}}`, "response_format.json_schema.schema", `"pattern"`},
+		{`"response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{"type":"string","pattern":"(a)\\1"}}}`, "response_format.json_schema.schema", "backreferences"},
 		{`"response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{"type":"object","properties":{"a":{"oneOf":[{"type":"string"},{"type":"string"}]}}}}}`, "response_format.json_schema.schema", "oneOf"},
-		{`"guided_json":{"type":"number","minimum":1}`, "guided_json", `"minimum"`},
+		{`"guided_json":{"type":"number","multipleOf":2}`, "guided_json", `"multipleOf"`},
 		{`"guided_json":{"type":"string","format":"email"}`, "guided_json", `"email"`},
 		{`"guided_json":"{not json"`, "guided_json", "not valid JSON"},
-		{`"guided_regex":"a+"`, "guided_regex", "not supported"},
+		{`"guided_regex":"(?=a)b"`, "guided_regex", "lookaround"},
+		{`"guided_regex":["a"]`, "guided_regex", "string"},
 		{`"guided_grammar":"root ::= \"a\""`, "guided_grammar", "not supported"},
 		{`"grammar":"root ::= \"a\""`, "grammar", "not supported"},
-		{`"structured_outputs":{"regex":"a+"}`, "structured_outputs.regex", "not supported"},
+		{`"structured_outputs":{"regex":"(a"}`, "structured_outputs.regex", "missing ')'"},
+		{`"structured_outputs":{"grammar":"root ::= \"a\""}`, "structured_outputs.grammar", "not supported"},
 		{`"structured_outputs":{"json":{},"choice":["a"]}`, "structured_outputs", "exactly one"},
 		{`"guided_choice":[]`, "guided_choice", "empty"},
 		{`"guided_choice":"a"`, "guided_choice", "array"},
