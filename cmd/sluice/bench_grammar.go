@@ -37,11 +37,16 @@ func runBenchGrammar(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(fs.Output(), benchGrammarUsage)
 		fs.PrintDefaults()
 	}
-	if _, err := parseFlags(fs, args); err != nil {
+	pos, err := parseFlags(fs, args)
+	switch {
+	case err != nil:
 		return err
-	}
-	if *dir == "" {
+	case len(pos) > 0:
+		return fmt.Errorf("%w: unexpected arguments %q", errUsage, pos)
+	case *dir == "":
 		return fmt.Errorf("%w: --data DIR is required", errUsage)
+	case *sample < 0 || *timeout <= 0:
+		return fmt.Errorf("%w: --sample must be ≥ 0 and --timeout > 0", errUsage)
 	}
 	files, err := filepath.Glob(filepath.Join(*dir, "*.json"))
 	if err != nil || len(files) == 0 {
