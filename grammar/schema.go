@@ -15,6 +15,7 @@ type SchemaError struct {
 	Path    string
 	Keyword string
 	Msg     string
+	empty   bool // the schema at Path matches nothing (an optional property there may only be left out)
 }
 
 func (e *SchemaError) Error() string {
@@ -101,7 +102,7 @@ func (c *schemaCompiler) compile(s any, path string) (sym, error) {
 		if x {
 			return c.anyValue(), nil
 		}
-		return sym{}, &SchemaError{Path: path, Msg: "the schema false matches nothing"}
+		return sym{}, &SchemaError{Path: path, Msg: "the schema false matches nothing", empty: true}
 	case *object:
 		return c.compileObject(x, path)
 	}
@@ -333,7 +334,7 @@ func (c *schemaCompiler) enum(o *object, kw, path string) (sym, error) {
 		alts = append(alts, bytesOf(buf.String()))
 	}
 	if len(alts) == 0 {
-		return sym{}, &SchemaError{Path: path, Keyword: kw, Msg: "no " + kw + " value matches the schema's type"}
+		return sym{}, &SchemaError{Path: path, Keyword: kw, Msg: "no " + kw + " value matches the schema's type", empty: true}
 	}
 	return c.rule(alts...), nil
 }

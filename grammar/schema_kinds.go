@@ -2,6 +2,7 @@ package grammar
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -73,6 +74,31 @@ func (c *schemaCompiler) deref(s any, path string) (any, error) {
 type signature struct {
 	kinds []string
 	vals  []string
+	obj   *objectSig // for branches of type object alone
+}
+
+// objectSig is what decides whether two object branches may match the
+// same object: the properties each requires, their schemas, and whether
+// other properties are refused.
+type objectSig struct {
+	required []string
+	props    *object
+	closed   bool
+}
+
+func objectSigOf(o *object) *objectSig {
+	sig := &objectSig{props: &object{vals: map[string]any{}}}
+	if p, ok := o.vals["properties"].(*object); ok {
+		sig.props = p
+	}
+	r, _ := o.vals["required"].([]any)
+	for _, x := range r {
+		if s, ok := x.(string); ok {
+			sig.required = append(sig.required, s)
+		}
+	}
+	sig.closed = o.vals["additionalProperties"] == false
+	return sig
 }
 
 func (c *schemaCompiler) signature(b any, path string) (signature, error) {
@@ -94,7 +120,11 @@ func (c *schemaCompiler) signature(b any, path string) (signature, error) {
 	} else if cv, ok := o.get("const"); ok {
 		vals = []any{cv}
 	} else {
-		return signature{kinds: kinds}, nil
+		sig := signature{kinds: kinds}
+		if len(kinds) == 1 && kinds[0] == "object" {
+			sig.obj = objectSigOf(o)
+		}
+		return sig, nil
 	}
 	sig := signature{vals: []string{}}
 	for _, v := range vals {
@@ -129,18 +159,50 @@ func (c *schemaCompiler) disjoint(branches []any, path string) error {
 	}
 	for i := range sigs {
 		for j := i + 1; j < len(sigs); j++ {
-			a, b := sigs[i], sigs[j]
-			overlap := kindsOverlap(a.kinds, b.kinds)
-			if overlap && a.vals != nil && b.vals != nil {
-				overlap = slices.ContainsFunc(a.vals, func(v string) bool { return slices.Contains(b.vals, v) })
-			}
-			if overlap {
+			if c.overlap(sigs[i], sigs[j], path, 0) {
 				return &SchemaError{Path: path, Keyword: "oneOf", Msg: fmt.Sprintf(
 					"oneOf branches %d and %d may match the same instance; only oneOf with branches of distinct types or values is supported", i, j)}
 			}
 		}
 	}
 	return nil
+}
+
+// overlap reports whether two signatures may match the same instance
+// (true when unsure).
+func (c *schemaCompiler) overlap(a, b signature, path string, depth int) bool {
+	if !kindsOverlap(a.kinds, b.kinds) {
+		return false
+	}
+	if a.vals != nil && b.vals != nil {
+		return slices.ContainsFunc(a.vals, func(v string) bool { return slices.Contains(b.vals, v) })
+	}
+	if a.obj != nil && b.obj != nil && depth < 8 {
+		return !c.objectsDisjoint(a.obj, b.obj, path, depth) && !c.objectsDisjoint(b.obj, a.obj, path, depth)
+	}
+	return true
+}
+
+// objectsDisjoint reports whether a property a requires is refused by b
+// (b closed without it, or its schema false there) or has values b's
+// schema for it never matches, when b requires it too.
+func (c *schemaCompiler) objectsDisjoint(a, b *objectSig, path string, depth int) bool {
+	for _, p := range a.required {
+		bs, inB := b.props.vals[p]
+		if (!inB && b.closed) || (inB && bs == false) {
+			return true
+		}
+		as, inA := a.props.vals[p]
+		if !inA || !inB || !slices.Contains(b.required, p) {
+			continue
+		}
+		sa, errA := c.signature(as, path)
+		sb, errB := c.signature(bs, path)
+		if errA == nil && errB == nil && !c.overlap(sa, sb, path, depth+1) {
+			return true
+		}
+	}
+	return false
 }
 
 // merge folds allOf branches into one schema: properties and required are
@@ -450,6 +512,10 @@ func (c *schemaCompiler) objectKind(o *object, path string) (sym, error) {
 			continue
 		}
 		v, err := c.compile(props.vals[name], path+"/properties/"+escapePointer(name))
+		var se *SchemaError
+		if errors.As(err, &se) && se.empty && !slices.Contains(required, name) {
+			continue // no value matches: the property may only be left out
+		}
 		if err != nil {
 			return sym{}, err
 		}

@@ -1,6 +1,9 @@
 package grammar
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // TestSchemaKeywordsOutsideVocabularyIgnored: vendor keywords, draft-4
 // "id" and formats the specification does not define constrain nothing.
@@ -47,5 +50,40 @@ func TestSchemaSiblingsOfCombinators(t *testing.T) {
 				t.Errorf("%s: invalid %s accepted", c.schema, v)
 			}
 		}
+	}
+}
+
+// TestOneOfDisjointObjects: oneOf over object branches that a required
+// property tells apart (by its values, or by a closed branch without it)
+// is exact; an optional property whose schema matches nothing may only be
+// left out.
+func TestOneOfDisjointObjects(t *testing.T) {
+	tok := llama3(t)
+	for _, c := range []struct {
+		schema         string
+		valid, invalid []string
+	}{
+		{`{"oneOf":[{"type":"object","properties":{"kind":{"const":"a"},"x":{"type":"integer"}},"required":["kind"]},{"type":"object","properties":{"kind":{"enum":["b","c"]}},"required":["kind"]}]}`,
+			[]string{`{"kind":"a","x":1}`, `{"kind":"c"}`}, []string{`{"kind":"d"}`, `{}`, `"a"`}},
+		{`{"oneOf":[{"type":"object","properties":{"a":{}},"required":["a"],"additionalProperties":false},{"type":"object","properties":{"b":{}},"required":["b"],"additionalProperties":false}]}`,
+			[]string{`{"a":1}`, `{"b":[]}`}, []string{`{"a":1,"b":2}`, `{}`}},
+		{`{"type":"object","properties":{"n":{"type":"integer"},"e":{"type":"object","enum":["x"]}},"required":["n"]}`,
+			[]string{`{"n":1}`}, []string{`{"n":1,"e":"x"}`, `{"n":1,"e":{}}`}},
+	} {
+		g := compileSchema(t, tok, c.schema)
+		for _, v := range c.valid {
+			if !accepts(t, tok, g, v) {
+				t.Errorf("%s: valid %s rejected", c.schema, v)
+			}
+		}
+		for _, v := range c.invalid {
+			if accepts(t, tok, g, v) {
+				t.Errorf("%s: invalid %s accepted", c.schema, v)
+			}
+		}
+	}
+	_, err := CompileJSONSchema(tok, []byte(`{"oneOf":[{"type":"object","properties":{"a":{}},"required":["a"]},{"type":"object","properties":{"b":{}},"required":["b"]}]}`), Options{})
+	if err == nil || !strings.Contains(err.Error(), "oneOf") {
+		t.Errorf("overlapping object branches: got %v, want a oneOf error", err)
 	}
 }
