@@ -64,6 +64,30 @@ var standardFormats = map[string]bool{
 	"host-name": true, "ip-address": true, "color": true, "utc-millisec": true, "style": true, "phone": true,
 }
 
+// Parts of regexFormats: RFC 3986 URIs without IP literals, and RFC 1123
+// host names.
+const (
+	uriChar    = `(?:[A-Za-z0-9._~!$&'()*+,;=:@-]|%[0-9A-Fa-f]{2})`
+	uriCharNC  = `(?:[A-Za-z0-9._~!$&'()*+,;=@-]|%[0-9A-Fa-f]{2})` // no ':' (a relative reference's first segment)
+	uriSeg     = uriChar + `*`
+	uriAuth    = `//(?:(?:[A-Za-z0-9._~!$&'()*+,;=:-]|%[0-9A-Fa-f]{2})*@)?(?:[A-Za-z0-9._~!$&'()*+,;=-]|%[0-9A-Fa-f]{2})*(?::[0-9]*)?(?:/` + uriSeg + `)*`
+	uriTail    = `(?:\?(?:` + uriChar + `|[/?])*)?(?:#(?:` + uriChar + `|[/?])*)?`
+	hostLabel  = `[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?`
+	ipv4Octet  = `(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])`
+	emailAtext = `[A-Za-z0-9!#$%&'*+/=?^_{|}~-]`
+)
+
+// regexFormats are formats written as regular expressions; each matches a
+// subset of its format (the common forms), never more.
+var regexFormats = map[string]string{
+	"email":    emailAtext + `+(?:\.` + emailAtext + `+)*@` + hostLabel + `(?:\.` + hostLabel + `)+`,
+	"hostname": hostLabel + `(?:\.` + hostLabel + `)*`,
+	"ipv4":     `(?:` + ipv4Octet + `\.){3}` + ipv4Octet,
+	"uri":      `[A-Za-z][A-Za-z0-9+.-]*:(?:` + uriAuth + `|/?(?:` + uriChar + `+(?:/` + uriSeg + `)*)?)` + uriTail,
+	"uri-reference": `(?:[A-Za-z][A-Za-z0-9+.-]*:(?:` + uriAuth + `|/?(?:` + uriChar + `+(?:/` + uriSeg + `)*)?)|` +
+		uriAuth + `|/?(?:` + uriCharNC + `+(?:/` + uriSeg + `)*)?)` + uriTail,
+}
+
 // formatString is a JSON string in format f.
 func (c *schemaCompiler) formatString(o *object, f any, path string) (sym, error) {
 	name, _ := f.(string)
@@ -76,13 +100,21 @@ func (c *schemaCompiler) formatString(o *object, f any, path string) (sym, error
 		}
 		return c.str(lo, hi), nil
 	}
-	if !ok {
-		return sym{}, &SchemaError{Path: path, Keyword: "format", Msg: fmt.Sprintf("unsupported keyword \"format\" with value %q (supported: date, time, date-time, uuid)", name)}
+	_, isRe := regexFormats[name]
+	if !ok && !isRe {
+		return sym{}, &SchemaError{Path: path, Keyword: "format", Msg: fmt.Sprintf("unsupported keyword \"format\" with value %q (supported: date, time, date-time, uuid, email, hostname, ipv4, uri, uri-reference)", name)}
 	}
 	for _, kw := range []string{"minLength", "maxLength"} {
 		if _, has := o.get(kw); has {
 			return sym{}, &SchemaError{Path: path, Keyword: kw, Msg: fmt.Sprintf("%s beside format is not supported", kw)}
 		}
+	}
+	if isRe {
+		seq, err := regexSyms(c.builder, regexFormats[name], c.jsonStrChar, nil)
+		if err != nil {
+			return sym{}, err // the patterns are constants: only a grammar too large
+		}
+		return c.rule(cat(bytesOf(`"`), seq, bytesOf(`"`))), nil
 	}
 	return c.rule(cat(bytesOf(`"`), gen(c.jsonBuilder), bytesOf(`"`))), nil
 }

@@ -185,11 +185,11 @@ func TestSchemaUnsupported(t *testing.T) {
 	tok := llama3(t)
 	for schema, kw := range map[string]string{
 		`{"type":"string","pattern":"(a)\\1"}`:                                                     "pattern",
-		`{"type":"string","format":"email"}`:                                                       "format",
+		`{"type":"string","format":"ipv6"}`:                                                        "format",
 		`{"type":"string","format":"date","maxLength":3}`:                                          "maxLength",
 		`{"type":"integer","minimum":5,"maximum":4}`:                                               "minimum",
 		`{"type":"integer","minimum":1e300}`:                                                       "minimum",
-		`{"type":"object","properties":{"a":{"type":"string","format":"ipv4"}}}`:                   "format",
+		`{"type":"object","properties":{"a":{"type":"string","format":"idn-email"}}}`:              "format",
 		`{"oneOf":[{"type":"string"},{"type":"string","maxLength":2}]}`:                            "oneOf",
 		`{"oneOf":[{"type":"number"},{"type":"integer"}]}`:                                         "oneOf",
 		`{"type":"array","uniqueItems":true}`:                                                      "uniqueItems",

@@ -107,3 +107,29 @@ func FuzzCompileRegex(f *testing.F) {
 		}
 	})
 }
+
+// TestRegexFormats: the formats written as regular expressions accept
+// common values and refuse malformed ones.
+func TestRegexFormats(t *testing.T) {
+	tok := llama3(t)
+	for format, c := range map[string]struct{ valid, invalid []string }{
+		"email":         {[]string{"a@b.io", "first.last+tag@mail.example.com"}, []string{"a@b", "a b@c.io", "@b.io", "a..b@c.io", "a@-b.io"}},
+		"hostname":      {[]string{"example.com", "a-b.c", "localhost"}, []string{"-a.com", "a_b.com", "a..b", ""}},
+		"ipv4":          {[]string{"192.168.0.1", "0.0.0.0", "255.255.255.255"}, []string{"256.1.1.1", "1.2.3", "01.2.3.4"}},
+		"uri":           {[]string{"https://example.com/a/b?c=d#e", "urn:isbn:0451450523", "mailto:a@b.io", "http://h:8080"}, []string{"/relative/path", "no scheme", "http://a b", "1http://x", "http://x/%zz"}},
+		"uri-reference": {[]string{"/relative/path?q", "../up", "https://example.com", "#frag"}, []string{"a b", "1a:b", "%zz"}},
+	} {
+		schema := `{"type":"string","format":"` + format + `"}`
+		g := compileSchema(t, tok, schema)
+		for _, v := range c.valid {
+			if inst, _ := json.Marshal(v); !accepts(t, tok, g, string(inst)) {
+				t.Errorf("%s: valid %s rejected", format, inst)
+			}
+		}
+		for _, v := range c.invalid {
+			if inst, _ := json.Marshal(v); accepts(t, tok, g, string(inst)) {
+				t.Errorf("%s: invalid %s accepted", format, inst)
+			}
+		}
+	}
+}

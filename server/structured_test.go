@@ -131,7 +131,7 @@ func TestStructuredOutputErrors(t *testing.T) {
 		{`"response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{"type":"string","pattern":"(a)\\1"}}}`, "response_format.json_schema.schema", "backreferences"},
 		{`"response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{"type":"object","properties":{"a":{"oneOf":[{"type":"string"},{"type":"string"}]}}}}}`, "response_format.json_schema.schema", "oneOf"},
 		{`"guided_json":{"type":"number","multipleOf":2}`, "guided_json", `"multipleOf"`},
-		{`"guided_json":{"type":"string","format":"email"}`, "guided_json", `"email"`},
+		{`"guided_json":{"type":"string","format":"ipv6"}`, "guided_json", `"ipv6"`},
 		{`"guided_json":"{not json"`, "guided_json", "not valid JSON"},
 		{`"guided_regex":"(?=a)b"`, "guided_regex", "lookaround"},
 		{`"guided_regex":["a"]`, "guided_regex", "string"},
