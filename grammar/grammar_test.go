@@ -363,7 +363,7 @@ func TestAmbiguityBounded(t *testing.T) {
 			break // refused as too ambiguous: allowed, it is stricter
 		}
 	}
-	for _, s := range m.states {
+	for _, s := range m.a.states {
 		if len(s.nodes) > maxStacks {
 			t.Fatalf("a state holds %d stacks", len(s.nodes))
 		}
