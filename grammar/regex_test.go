@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"regexp"
+	"strings"
 	"testing"
 )
 
@@ -130,6 +131,36 @@ func TestRegexFormats(t *testing.T) {
 			if inst, _ := json.Marshal(v); accepts(t, tok, g, string(inst)) {
 				t.Errorf("%s: invalid %s accepted", format, inst)
 			}
+		}
+	}
+}
+
+// TestSchemaPatternProperties: with additionalProperties false, keys
+// beside the declared ones must match a pattern and their values its
+// schema; the forms that would need more are refused.
+func TestSchemaPatternProperties(t *testing.T) {
+	tok := llama3(t)
+	g := compileSchema(t, tok, `{"type":"object","properties":{"id":{"type":"integer"}},"patternProperties":{"^x-[a-z]+$":{"type":"string"},"^y_":{"type":"string"}},"additionalProperties":false}`)
+	for _, v := range []string{`{"id":1,"x-ab":"s"}`, `{"x-a":"s","y_9":"t"}`, `{}`} {
+		if !accepts(t, tok, g, v) {
+			t.Errorf("valid %s rejected", v)
+		}
+	}
+	for _, v := range []string{`{"x-a":1}`, `{"x-A":"s"}`, `{"z":"s"}`, `{"id":"1"}`} {
+		if accepts(t, tok, g, v) {
+			t.Errorf("invalid %s accepted", v)
+		}
+	}
+	for schema, msg := range map[string]string{
+		`{"type":"object","patternProperties":{"^a":{"type":"string"}}}`:                                                       "additionalProperties false",
+		`{"type":"object","patternProperties":{"^a":{"type":"string"},"^b":{}},"additionalProperties":false}`:                  "different schemas",
+		`{"type":"object","properties":{"ab":{}},"patternProperties":{"^a":{"type":"string"}},"additionalProperties":false}`:   "declared",
+		`{"type":"object","properties":{"q":{}},"patternProperties":{"(?=a)":{"type":"string"}},"additionalProperties":false}`: "lookaround",
+	} {
+		_, err := CompileJSONSchema(tok, []byte(schema), Options{})
+		var se *SchemaError
+		if !errors.As(err, &se) || se.Keyword != "patternProperties" || !strings.Contains(se.Msg, msg) {
+			t.Errorf("%s: got %v, want a patternProperties error saying %q", schema, err, msg)
 		}
 	}
 }

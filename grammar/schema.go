@@ -45,7 +45,7 @@ var annotations = map[string]bool{
 // (vendor extensions such as x-kubernetes-..., misspellings) constrain
 // nothing, as the specification says, and are ignored.
 var unimplemented = map[string]bool{
-	"patternProperties": true, "not": true, "if": true, "then": true, "else": true,
+	"not": true, "if": true, "then": true, "else": true,
 	"dependencies": true, "dependentRequired": true, "dependentSchemas": true, "multipleOf": true,
 	"minProperties": true, "maxProperties": true, "contains": true, "minContains": true,
 	"maxContains": true, "propertyNames": true, "unevaluatedProperties": true,
@@ -57,7 +57,7 @@ var unimplemented = map[string]bool{
 var byKind = map[string][]string{
 	"string":  {"minLength", "maxLength", "format", "pattern"},
 	"integer": {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"},
-	"object":  {"properties", "required", "additionalProperties"},
+	"object":  {"properties", "required", "additionalProperties", "patternProperties"},
 	"array":   {"items", "prefixItems", "minItems", "maxItems", "uniqueItems", "additionalItems"},
 }
 

@@ -498,6 +498,10 @@ func (c *schemaCompiler) objectKind(o *object, path string) (sym, error) {
 	if a, ok := o.get("additionalProperties"); ok {
 		addl = a
 	}
+	pattern, err := c.patternProperties(o, addl, path)
+	if err != nil {
+		return sym{}, err
+	}
 	if len(props.keys) == 0 && len(required) == 0 && addl == true {
 		return c.anyObject(), nil
 	}
@@ -544,8 +548,18 @@ func (c *schemaCompiler) objectKind(o *object, path string) (sym, error) {
 	// after: members i.. when something was written already; first: when
 	// nothing was.
 	after, first := c.rule(nil), c.rule(nil)
-	if addlSym != nil {
-		extra := kv(member{key: []sym{c.excludedKey(names)}, val: *addlSym})
+	var extra []sym
+	switch {
+	case addlSym != nil:
+		extra = kv(member{key: []sym{c.excludedKey(names)}, val: *addlSym})
+	case pattern != nil:
+		key, val, err := pattern.compile(c, names, path)
+		if err != nil {
+			return sym{}, err
+		}
+		extra = kv(member{key: []sym{key}, val: val})
+	}
+	if extra != nil {
 		after = c.star(cat(comma, extra))
 		first = c.opt(cat(extra, []sym{after}))
 	}
