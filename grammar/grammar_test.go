@@ -194,7 +194,7 @@ func TestSchemaUnsupported(t *testing.T) {
 		`{"oneOf":[{"type":"number"},{"type":"integer"}]}`:                                         "oneOf",
 		`{"type":"array","uniqueItems":true}`:                                                      "uniqueItems",
 		`{"$ref":"https://example.com/s.json"}`:                                                    "$ref",
-		`{"type":"object","minProperties":1}`:                                                      "minProperties",
+		`{"type":"object","minProperties":2}`:                                                      "minProperties",
 		`{"allOf":[{"properties":{"a":{}},"additionalProperties":false},{"properties":{"b":{}}}]}`: "additionalProperties",
 		`{"not":{"type":"string"}}`:                                                                "not",
 	} {

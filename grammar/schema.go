@@ -47,7 +47,7 @@ var annotations = map[string]bool{
 var unimplemented = map[string]bool{
 	"not": true, "if": true, "then": true, "else": true,
 	"dependencies": true, "dependentRequired": true, "dependentSchemas": true, "multipleOf": true,
-	"minProperties": true, "maxProperties": true, "contains": true, "minContains": true,
+	"maxProperties": true, "contains": true, "minContains": true,
 	"maxContains": true, "propertyNames": true, "unevaluatedProperties": true,
 	"unevaluatedItems": true, "$dynamicRef": true, "$recursiveRef": true,
 }
@@ -57,7 +57,7 @@ var unimplemented = map[string]bool{
 var byKind = map[string][]string{
 	"string":  {"minLength", "maxLength", "format", "pattern"},
 	"integer": {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"},
-	"object":  {"properties", "required", "additionalProperties", "patternProperties"},
+	"object":  {"properties", "required", "additionalProperties", "patternProperties", "minProperties"},
 	"array":   {"items", "prefixItems", "minItems", "maxItems", "uniqueItems", "additionalItems"},
 }
 

@@ -382,9 +382,8 @@ func (c *schemaCompiler) array(o *object, path string) (sym, error) {
 			rest = it
 		}
 	}
-	if _, ok := o.get("additionalItems"); ok && restKw != "additionalItems" {
-		return sym{}, &SchemaError{Path: path, Keyword: "additionalItems", Msg: "additionalItems without an items array is not supported"}
-	}
+	// additionalItems without an items array is ignored (as every draft
+	// that has it says).
 	items := make([]sym, len(prefix))
 	for i, p := range prefix {
 		if items[i], err = c.compile(p, fmt.Sprintf("%s/prefixItems/%d", path, i)); err != nil {
@@ -502,7 +501,8 @@ func (c *schemaCompiler) objectKind(o *object, path string) (sym, error) {
 	if err != nil {
 		return sym{}, err
 	}
-	if len(props.keys) == 0 && len(required) == 0 && addl == true {
+	_, hasMinProps := o.get("minProperties")
+	if len(props.keys) == 0 && len(required) == 0 && addl == true && !hasMinProps {
 		return c.anyObject(), nil
 	}
 	ws := c.ws()
@@ -563,17 +563,50 @@ func (c *schemaCompiler) objectKind(o *object, path string) (sym, error) {
 		after = c.star(cat(comma, extra))
 		first = c.opt(cat(extra, []sym{after}))
 	}
+	// first1: as first, but writing at least one member (minProperties 1).
+	var first1 *sym
+	if extra != nil {
+		f := c.rule(cat(extra, []sym{after}))
+		first1 = &f
+	}
 	for i := len(members) - 1; i >= 0; i-- {
 		m := members[i]
 		a := [][]sym{cat(comma, kv(m), []sym{after})}
 		f := [][]sym{cat(kv(m), []sym{after})}
+		f1 := [][]sym{f[0]}
 		if !m.required {
 			a = append(a, []sym{after})
 			f = append(f, []sym{first})
+			if first1 != nil {
+				f1 = append(f1, []sym{*first1})
+			}
 		}
-		after, first = c.rule(a...), c.rule(f...)
+		r1 := c.rule(f1...)
+		after, first, first1 = c.rule(a...), c.rule(f...), &r1
+	}
+	minProps, err := minProperties(o, path)
+	if err != nil {
+		return sym{}, err
+	}
+	if minProps == 1 {
+		if first1 == nil {
+			return sym{}, &SchemaError{Path: path, Keyword: "minProperties", Msg: "minProperties 1 with no property allowed: nothing matches", empty: true}
+		}
+		first = *first1
 	}
 	return c.rule(cat(bytesOf("{"), ws, []sym{first}, ws, bytesOf("}"))), nil
+}
+
+// minProperties reads o's minProperties: 0 or 1 (more is refused).
+func minProperties(o *object, path string) (int, error) {
+	lo, _, err := bounds(o, "minProperties", "", path)
+	if err != nil {
+		return 0, err
+	}
+	if lo > 1 {
+		return 0, &SchemaError{Path: path, Keyword: "minProperties", Msg: fmt.Sprintf("minProperties %d is not supported (only 0 and 1 are)", lo)}
+	}
+	return lo, nil
 }
 
 func literal(s string) []sym {

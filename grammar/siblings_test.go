@@ -67,6 +67,10 @@ func TestOneOfDisjointObjects(t *testing.T) {
 			[]string{`{"kind":"a","x":1}`, `{"kind":"c"}`}, []string{`{"kind":"d"}`, `{}`, `"a"`}},
 		{`{"oneOf":[{"type":"object","properties":{"a":{}},"required":["a"],"additionalProperties":false},{"type":"object","properties":{"b":{}},"required":["b"],"additionalProperties":false}]}`,
 			[]string{`{"a":1}`, `{"b":[]}`}, []string{`{"a":1,"b":2}`, `{}`}},
+		{`{"type":"object","minProperties":1}`, []string{`{"a":1}`, `{"a":1,"b":[]}`}, []string{`{}`}},
+		{`{"type":"object","properties":{"a":{},"b":{}},"minProperties":1,"additionalProperties":false}`,
+			[]string{`{"a":1}`, `{"b":1}`, `{"a":1,"b":2}`}, []string{`{}`, `{"c":1}`}},
+		{`{"type":"array","items":{"type":"integer"},"additionalItems":false}`, []string{`[1,2]`}, []string{`["a"]`}},
 		{`{"type":"object","properties":{"n":{"type":"integer"},"e":{"type":"object","enum":["x"]}},"required":["n"]}`,
 			[]string{`{"n":1}`}, []string{`{"n":1,"e":"x"}`, `{"n":1,"e":{}}`}},
 	} {
