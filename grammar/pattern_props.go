@@ -5,20 +5,20 @@ import (
 	"fmt"
 )
 
-// patternProps is an object's patternProperties in the one form compiled
-// exactly: additionalProperties false and one schema for every pattern, so
-// a key beside the declared properties must match one of the patterns and
-// its value that schema.
+// patternProps is an object's patternProperties with one schema for every
+// pattern: a key beside the declared properties must match one of the
+// patterns and its value that schema. Keys matching no pattern are not
+// generated, whatever additionalProperties says (stricter, never looser).
 type patternProps struct {
 	patterns []string
 	schema   any
 }
 
 // patternProperties reads o's patternProperties: nil when absent or
-// empty; refused unless additionalProperties is false and the patterns
-// share one schema (else keys matching no pattern, or several, would need
-// a complement or an intersection of languages).
-func (c *schemaCompiler) patternProperties(o *object, addl any, path string) (*patternProps, error) {
+// empty; refused unless the patterns share one schema (a key matching
+// several patterns must match all their schemas, which would need an
+// intersection).
+func (c *schemaCompiler) patternProperties(o *object, path string) (*patternProps, error) {
 	v, ok := o.get("patternProperties")
 	if !ok {
 		return nil, nil
@@ -29,9 +29,6 @@ func (c *schemaCompiler) patternProperties(o *object, addl any, path string) (*p
 	}
 	if len(po.keys) == 0 {
 		return nil, nil
-	}
-	if addl != false {
-		return nil, &SchemaError{Path: path, Keyword: "patternProperties", Msg: "patternProperties is supported only with additionalProperties false"}
 	}
 	pp := &patternProps{patterns: po.keys, schema: po.vals[po.keys[0]]}
 	var first bytes.Buffer

@@ -151,8 +151,13 @@ func TestSchemaPatternProperties(t *testing.T) {
 			t.Errorf("invalid %s accepted", v)
 		}
 	}
+	// Without additionalProperties false, keys matching no pattern are
+	// left out (stricter); matching ones still take the pattern's schema.
+	g = compileSchema(t, tok, `{"type":"object","patternProperties":{"^[a-z]+$":{"type":"integer"}}}`)
+	if !accepts(t, tok, g, `{"ab":1,"c":2}`) || accepts(t, tok, g, `{"ab":"x"}`) || accepts(t, tok, g, `[]`) {
+		t.Error("patternProperties without additionalProperties false not matched as expected")
+	}
 	for schema, msg := range map[string]string{
-		`{"type":"object","patternProperties":{"^a":{"type":"string"}}}`:                                                       "additionalProperties false",
 		`{"type":"object","patternProperties":{"^a":{"type":"string"},"^b":{}},"additionalProperties":false}`:                  "different schemas",
 		`{"type":"object","properties":{"ab":{}},"patternProperties":{"^a":{"type":"string"}},"additionalProperties":false}`:   "declared",
 		`{"type":"object","properties":{"q":{}},"patternProperties":{"(?=a)":{"type":"string"}},"additionalProperties":false}`: "lookaround",

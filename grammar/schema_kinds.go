@@ -497,12 +497,12 @@ func (c *schemaCompiler) objectKind(o *object, path string) (sym, error) {
 	if a, ok := o.get("additionalProperties"); ok {
 		addl = a
 	}
-	pattern, err := c.patternProperties(o, addl, path)
+	pattern, err := c.patternProperties(o, path)
 	if err != nil {
 		return sym{}, err
 	}
 	_, hasMinProps := o.get("minProperties")
-	if len(props.keys) == 0 && len(required) == 0 && addl == true && !hasMinProps {
+	if len(props.keys) == 0 && len(required) == 0 && addl == true && !hasMinProps && pattern == nil {
 		return c.anyObject(), nil
 	}
 	ws := c.ws()
@@ -526,7 +526,7 @@ func (c *schemaCompiler) objectKind(o *object, path string) (sym, error) {
 		members = append(members, member{key: literal(name), val: v, required: slices.Contains(required, name)})
 	}
 	var addlSym *sym
-	if addl != false {
+	if addl != false && pattern == nil { // beside patternProperties, extra keys must match a pattern
 		s, err := c.compile(addl, path+"/additionalProperties")
 		if err != nil {
 			return sym{}, err
@@ -536,6 +536,9 @@ func (c *schemaCompiler) objectKind(o *object, path string) (sym, error) {
 	for _, name := range required {
 		if slices.Contains(names, name) {
 			continue
+		}
+		if pattern != nil {
+			return sym{}, &SchemaError{Path: path, Keyword: "required", Msg: fmt.Sprintf("required property %q outside properties beside patternProperties is not supported", name)}
 		}
 		if addlSym == nil {
 			return sym{}, &SchemaError{Path: path, Keyword: "required", Msg: fmt.Sprintf("required property %q is not in properties and additionalProperties is false: nothing matches", name)}
