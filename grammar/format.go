@@ -128,10 +128,13 @@ func (c *schemaCompiler) patternString(o *object, pat any, path string) (sym, er
 	if !ok {
 		return sym{}, &SchemaError{Path: path, Keyword: "pattern", Msg: "pattern must be a string"}
 	}
-	for _, kw := range []string{"minLength", "maxLength", "format"} {
-		if _, has := o.get(kw); has {
-			return sym{}, &SchemaError{Path: path, Keyword: kw, Msg: fmt.Sprintf("%s beside pattern is not supported", kw)}
-		}
+	if _, has := o.get("format"); has {
+		return sym{}, &SchemaError{Path: path, Keyword: "format", Msg: "format beside pattern is not supported"}
+	}
+	_, hasMin := o.get("minLength")
+	_, hasMax := o.get("maxLength")
+	if hasMin || hasMax {
+		return c.boundedPattern(o, s, path)
 	}
 	any := []sym{c.star([]sym{c.strChar()})}
 	seq, err := regexSyms(c.builder, s, c.jsonStrChar, any)
@@ -139,4 +142,31 @@ func (c *schemaCompiler) patternString(o *object, pat any, path string) (sym, er
 		return sym{}, &SchemaError{Path: path, Keyword: "pattern", Msg: err.Error()}
 	}
 	return c.rule(cat(bytesOf(`"`), seq, bytesOf(`"`))), nil
+}
+
+// boundedPattern is a pattern beside minLength/maxLength: supported when
+// the pattern is one character set repeated, anchored at both ends, whose
+// repetition bounds the length bounds narrow.
+func (c *schemaCompiler) boundedPattern(o *object, pattern, path string) (sym, error) {
+	rs, lo, hi, ok := singleClassRepeat(pattern)
+	if !ok {
+		kw := "minLength"
+		if _, has := o.get(kw); !has {
+			kw = "maxLength"
+		}
+		return sym{}, &SchemaError{Path: path, Keyword: kw, Msg: fmt.Sprintf("%s beside pattern is supported only for a pattern like ^[set]{n,m}$", kw)}
+	}
+	minL, maxL, err := bounds(o, "minLength", "maxLength", path)
+	if err != nil {
+		return sym{}, err
+	}
+	lo = max(lo, minL)
+	if hi < 0 || (maxL >= 0 && maxL < hi) {
+		hi = maxL
+	}
+	if hi >= 0 && lo > hi {
+		return sym{}, &SchemaError{Path: path, Keyword: "minLength", Msg: "no string of the pattern lies within minLength and maxLength", empty: true}
+	}
+	char := c.rule(c.jsonStrChar(rs))
+	return c.rule(cat(bytesOf(`"`), c.rep([]sym{char}, lo, hi), bytesOf(`"`))), nil
 }

@@ -153,6 +153,8 @@ var schemaCases = []schemaCase{
 		[]string{`-3`, `-4.5`, `-100`}, []string{`-2.5`, `0`, `5`}},
 	{"pattern", `{"type":"object","properties":{"id":{"type":"string","pattern":"^[A-Z]{2}-\\d+$"},"tag":{"type":"string","pattern":"^ab"}},"required":["id","tag"]}`,
 		[]string{`{"id":"AB-12","tag":"aby"}`, `{"id":"QQ-0","tag":"ab"}`}, []string{`{"id":"AB-","tag":"ab"}`, `{"id":"ab-1","tag":"ab"}`, `{"id":"AB-1","tag":"xab"}`}},
+	{"pattern and lengths", `{"type":"string","pattern":"^[a-z0-9_]+$","minLength":2,"maxLength":4}`,
+		[]string{`"ab"`, `"a_9z"`}, []string{`"a"`, `"abcde"`, `"AB"`, `"a-b"`}},
 	{"date", `{"type":"string","format":"date"}`,
 		[]string{`"2024-02-28"`, `"1999-12-31"`, `"2023-04-30"`}, []string{`"2023-02-30"`, `"2023-04-31"`, `"2023-13-01"`, `"2023-1-01"`, `"x"`}},
 	{"date-time", `{"type":"string","format":"date-time"}`,
@@ -184,6 +186,7 @@ func TestSchemaAcceptReject(t *testing.T) {
 func TestSchemaUnsupported(t *testing.T) {
 	tok := llama3(t)
 	for schema, kw := range map[string]string{
+		`{"type":"string","pattern":"^a|b$","maxLength":3}`:                                        "maxLength",
 		`{"type":"string","pattern":"(a)\\1"}`:                                                     "pattern",
 		`{"type":"string","format":"ipv6"}`:                                                        "format",
 		`{"type":"string","format":"date","maxLength":3}`:                                          "maxLength",

@@ -307,3 +307,63 @@ func controlEscape(c rune) string {
 	}
 	return `\u00` + string("0123456789abcdef"[c>>4]) + string("0123456789abcdef"[c&15])
 }
+
+// singleClassRepeat recognizes a pattern that is one character set
+// repeated, anchored at both ends ("^[a-z0-9_]+$", "^\\d{3,5}$"): its
+// language is then a length range over the set, which length bounds
+// beside it can narrow exactly. hi < 0: unbounded.
+func singleClassRepeat(pattern string) (rs []runeRange, lo, hi int, ok bool) {
+	src := []rune(pattern)
+	n := len(src)
+	if n < 3 || src[0] != '^' || src[n-1] != '$' || src[n-2] == '\\' {
+		return nil, 0, 0, false
+	}
+	p := &regexParser{src: src[:n-1], pat: pattern, pos: 1, b: &builder{}}
+	if !p.more() {
+		return nil, 0, 0, false
+	}
+	var err error
+	switch c := p.peek(); c {
+	case '[':
+		p.pos++
+		rs, err = p.class()
+	case '\\':
+		p.pos++
+		rs, err = p.escape(false)
+	case '.':
+		p.pos++
+		rs = negate([]runeRange{{'\n', '\n'}, {'\r', '\r'}, {0x2028, 0x2029}})
+	default:
+		if c == '(' || c == ')' || c == '|' || c == '*' || c == '+' || c == '?' || c == '{' || c == '^' || c == '$' {
+			return nil, 0, 0, false
+		}
+		p.pos++
+		rs = []runeRange{{c, c}}
+	}
+	if err != nil || len(rs) == 0 {
+		return nil, 0, 0, false
+	}
+	lo, hi = 1, 1
+	if p.more() {
+		switch p.peek() {
+		case '*':
+			lo, hi = 0, -1
+		case '+':
+			lo, hi = 1, -1
+		case '?':
+			lo, hi = 0, 1
+		case '{':
+			var braced bool
+			if lo, hi, braced = p.braces(); !braced {
+				return nil, 0, 0, false
+			}
+		default:
+			return nil, 0, 0, false
+		}
+		p.pos++
+	}
+	if p.more() {
+		return nil, 0, 0, false
+	}
+	return rs, lo, hi, true
+}
