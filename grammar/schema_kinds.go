@@ -107,12 +107,18 @@ func (c *schemaCompiler) signature(b any, path string) (signature, error) {
 		return signature{}, err
 	}
 	o, ok := b.(*object)
-	if !ok || slices.ContainsFunc(o.keys, func(k string) bool { return k == "anyOf" || k == "oneOf" || k == "allOf" || k == "nullable" }) {
+	if !ok {
 		return signature{kinds: allKinds}, nil
 	}
 	kinds, err := typeKinds(o, path)
 	if err != nil {
 		return signature{}, err
+	}
+	if slices.ContainsFunc(o.keys, func(k string) bool { return k == "anyOf" || k == "oneOf" || k == "allOf" || k == "nullable" }) {
+		if _, typed := o.get("type"); typed && !slices.Contains(o.keys, "nullable") {
+			return signature{kinds: kinds}, nil // the combinators only narrow the type
+		}
+		return signature{kinds: allKinds}, nil
 	}
 	var vals []any
 	if e, ok := o.get("enum"); ok {
@@ -120,9 +126,9 @@ func (c *schemaCompiler) signature(b any, path string) (signature, error) {
 	} else if cv, ok := o.get("const"); ok {
 		vals = []any{cv}
 	} else {
-		sig := signature{kinds: kinds}
-		if len(kinds) == 1 && kinds[0] == "object" {
-			sig.obj = objectSigOf(o)
+		sig := signature{kinds: kinds, obj: objectSigOf(o)}
+		if lit, ok := literalPattern(o); ok && len(kinds) == 1 && kinds[0] == "string" {
+			sig.vals = []string{lit}
 		}
 		return sig, nil
 	}
@@ -134,17 +140,6 @@ func (c *schemaCompiler) signature(b any, path string) (signature, error) {
 		sig.kinds = append(sig.kinds, kindOf(v))
 	}
 	return sig, nil
-}
-
-func kindsOverlap(a, b []string) bool {
-	for _, x := range a {
-		for _, y := range b {
-			if x == y || (x == "number" && y == "integer") || (x == "integer" && y == "number") {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // disjoint refuses a oneOf whose branches might match the same instance.
@@ -171,13 +166,15 @@ func (c *schemaCompiler) disjoint(branches []any, path string) error {
 // overlap reports whether two signatures may match the same instance
 // (true when unsure).
 func (c *schemaCompiler) overlap(a, b signature, path string, depth int) bool {
-	if !kindsOverlap(a.kinds, b.kinds) {
+	common := intersectKinds(a.kinds, b.kinds)
+	if len(common) == 0 {
 		return false
 	}
 	if a.vals != nil && b.vals != nil {
 		return slices.ContainsFunc(a.vals, func(v string) bool { return slices.Contains(b.vals, v) })
 	}
-	if a.obj != nil && b.obj != nil && depth < 8 {
+	// Only objects in common: their properties may tell them apart.
+	if len(common) == 1 && common[0] == "object" && a.obj != nil && b.obj != nil && depth < 8 {
 		return !c.objectsDisjoint(a.obj, b.obj, path, depth) && !c.objectsDisjoint(b.obj, a.obj, path, depth)
 	}
 	return true
@@ -620,4 +617,16 @@ func literal(s string) []sym {
 
 func escapePointer(s string) string {
 	return strings.ReplaceAll(strings.ReplaceAll(s, "~", "~0"), "/", "~1")
+}
+
+// literalPattern returns, as a JSON string, the one string o's pattern
+// matches when it is a literal anchored at both ends ("^ecu$").
+func literalPattern(o *object) (string, bool) {
+	p, _ := o.vals["pattern"].(string)
+	if len(p) < 2 || p[0] != '^' || p[len(p)-1] != '$' || strings.ContainsAny(p[1:len(p)-1], `\.^$|?*+()[]{}`) {
+		return "", false
+	}
+	var buf bytes.Buffer
+	encodeString(&buf, p[1:len(p)-1])
+	return buf.String(), true
 }

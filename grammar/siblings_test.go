@@ -91,3 +91,22 @@ func TestOneOfDisjointObjects(t *testing.T) {
 		t.Errorf("overlapping object branches: got %v, want a oneOf error", err)
 	}
 }
+
+// TestOneOfDisjointByTypeAndLiteral: a typed branch with combinators keeps
+// its type apart from other types; objects told apart by a required
+// property whose patterns are distinct literals are exact.
+func TestOneOfDisjointByTypeAndLiteral(t *testing.T) {
+	tok := llama3(t)
+	g := compileSchema(t, tok, `{"oneOf":[{"type":"string"},{"type":"object","properties":{"t":{"type":"string"},"u":{"type":"string"}},"anyOf":[{"required":["t"]},{"required":["u"]}]}]}`)
+	for v, want := range map[string]bool{`"x"`: true, `{"t":"a"}`: true, `{}`: false, `1`: false} {
+		if accepts(t, tok, g, v) != want {
+			t.Errorf("string or object: %s accepted=%v", v, !want)
+		}
+	}
+	g = compileSchema(t, tok, `{"oneOf":[{"type":"object","properties":{"k":{"type":"string","pattern":"^ecu$"}},"required":["k"]},{"properties":{"k":{"type":"string","pattern":"^table$"}},"required":["k"]}]}`)
+	for v, want := range map[string]bool{`{"k":"ecu"}`: true, `{"k":"table"}`: true, `{"k":"x"}`: false, `"s"`: true} {
+		if accepts(t, tok, g, v) != want {
+			t.Errorf("literal patterns: %s accepted=%v", v, !want)
+		}
+	}
+}
