@@ -45,7 +45,7 @@ var annotations = map[string]bool{
 // (vendor extensions such as x-kubernetes-..., misspellings) constrain
 // nothing, as the specification says, and are ignored.
 var unimplemented = map[string]bool{
-	"not": true, "if": true, "then": true, "else": true,
+	"if": true, "then": true, "else": true,
 	"dependencies": true, "dependentRequired": true, "dependentSchemas": true, "multipleOf": true,
 	"maxProperties": true, "contains": true, "minContains": true,
 	"maxContains": true, "propertyNames": true, "unevaluatedProperties": true,
@@ -62,7 +62,7 @@ var byKind = map[string][]string{
 }
 
 var general = map[string]bool{
-	"type": true, "enum": true, "const": true, "nullable": true, "$ref": true,
+	"not": true, "type": true, "enum": true, "const": true, "nullable": true, "$ref": true,
 	"anyOf": true, "oneOf": true, "allOf": true,
 }
 
@@ -138,6 +138,9 @@ func known(o *object, path string) (*object, error) {
 func (c *schemaCompiler) compileObject(o *object, path string) (sym, error) {
 	o, err := known(o, path)
 	if err != nil {
+		return sym{}, err
+	}
+	if o, err = notRewrite(o, path); err != nil {
 		return sym{}, err
 	}
 	if n, ok := o.get("nullable"); ok {

@@ -110,3 +110,33 @@ func TestOneOfDisjointByTypeAndLiteral(t *testing.T) {
 		}
 	}
 }
+
+// TestSchemaNot: not of a type leaves the other kinds; not of one
+// required property forbids it.
+func TestSchemaNot(t *testing.T) {
+	tok := llama3(t)
+	for _, c := range []struct {
+		schema         string
+		valid, invalid []string
+	}{
+		{`{"not":{"type":["string","object"]}}`, []string{`1`, `1.5`, `null`, `[]`, `true`}, []string{`"s"`, `{}`}},
+		{`{"type":["integer","string"],"not":{"type":"number"}}`, []string{`"s"`}, []string{`1`}},
+		{`{"type":"object","properties":{"a":{},"b":{}},"not":{"required":["a"]}}`, []string{`{"b":1}`, `{}`}, []string{`{"a":1}`, `{"b":1,"a":2}`}},
+	} {
+		g := compileSchema(t, tok, c.schema)
+		for _, v := range c.valid {
+			if !accepts(t, tok, g, v) {
+				t.Errorf("%s: valid %s rejected", c.schema, v)
+			}
+		}
+		for _, v := range c.invalid {
+			if accepts(t, tok, g, v) {
+				t.Errorf("%s: invalid %s accepted", c.schema, v)
+			}
+		}
+	}
+	_, err := CompileJSONSchema(tok, []byte(`{"type":"number","not":{"type":"integer"}}`), Options{})
+	if err == nil || !strings.Contains(err.Error(), "not integer") {
+		t.Errorf("not integer beside number: got %v", err)
+	}
+}
