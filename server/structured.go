@@ -60,6 +60,13 @@ func (p *structuredParams) compile(tok Tokenizer) (*grammar.Grammar, error) {
 	if !ok {
 		return nil, badRequest(name, "%s: structured output is not available for this model", name)
 	}
+	return grammars.get(grammarKey{t, name, string(raw)}, func() (*grammar.Grammar, error) {
+		return compileField(t, name, raw)
+	})
+}
+
+// compileField compiles the structured-output field name.
+func compileField(t *tokenizer.Tokenizer, name string, raw json.RawMessage) (*grammar.Grammar, error) {
 	switch name {
 	case "response_format":
 		return responseFormat(t, raw)

@@ -169,3 +169,23 @@ func TestStructuredOutputNeedsTokenizer(t *testing.T) {
 		t.Error("the request reached the model")
 	}
 }
+
+// TestStructuredGrammarShared: requests with the same constraint get the
+// same compiled Grammar (sharing its states and masks); a different one
+// gets its own.
+func TestStructuredGrammarShared(t *testing.T) {
+	ss := newSDKServer(t, Options{}, true, nil)
+	tok := ss.engines["chat"].Tokenizer()
+	p1 := structuredParams{GuidedJSON: json.RawMessage(personSchema)}
+	p2 := structuredParams{GuidedJSON: json.RawMessage(personSchema)}
+	p3 := structuredParams{GuidedChoice: json.RawMessage(`["a","b"]`)}
+	g1, err1 := p1.compile(tok)
+	g2, err2 := p2.compile(tok)
+	g3, err3 := p3.compile(tok)
+	if err1 != nil || err2 != nil || err3 != nil {
+		t.Fatal(err1, err2, err3)
+	}
+	if g1 != g2 || g1 == g3 {
+		t.Errorf("same schema: shared %v; other constraint: shared %v", g1 == g2, g1 == g3)
+	}
+}
