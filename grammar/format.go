@@ -146,19 +146,25 @@ func (c *schemaCompiler) patternString(o *object, pat any, path string) (sym, er
 
 // boundedPattern is a pattern beside minLength/maxLength: supported when
 // the pattern is one character set repeated, anchored at both ends, whose
-// repetition bounds the length bounds narrow.
+// repetition bounds the length bounds narrow, or when every string the
+// pattern matches meets the bounds.
 func (c *schemaCompiler) boundedPattern(o *object, pattern, path string) (sym, error) {
-	rs, lo, hi, ok := singleClassRepeat(pattern)
-	if !ok {
-		kw := "minLength"
-		if _, has := o.get(kw); !has {
-			kw = "maxLength"
-		}
-		return sym{}, &SchemaError{Path: path, Keyword: kw, Msg: fmt.Sprintf("%s beside pattern is supported only for a pattern like ^[set]{n,m}$", kw)}
-	}
 	minL, maxL, err := bounds(o, "minLength", "maxLength", path)
 	if err != nil {
 		return sym{}, err
+	}
+	rs, lo, hi, ok := singleClassRepeat(pattern)
+	if !ok {
+		// Bounds every string of the pattern meets already add nothing.
+		pl, ph, err := patternLengths(pattern)
+		if err == nil && minL <= pl && (maxL < 0 || (ph >= 0 && ph <= maxL)) {
+			return c.patternString(without(without(o, "minLength"), "maxLength"), pattern, path)
+		}
+		kw := "minLength"
+		if minL <= pl {
+			kw = "maxLength"
+		}
+		return sym{}, &SchemaError{Path: path, Keyword: kw, Msg: fmt.Sprintf("%s beside pattern is supported only for a pattern like ^[set]{n,m}$ or when every string of the pattern meets it", kw)}
 	}
 	lo = max(lo, minL)
 	if hi < 0 || (maxL >= 0 && maxL < hi) {

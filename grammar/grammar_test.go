@@ -155,6 +155,8 @@ var schemaCases = []schemaCase{
 		[]string{`{"id":"AB-12","tag":"aby"}`, `{"id":"QQ-0","tag":"ab"}`}, []string{`{"id":"AB-","tag":"ab"}`, `{"id":"ab-1","tag":"ab"}`, `{"id":"AB-1","tag":"xab"}`}},
 	{"pattern and lengths", `{"type":"string","pattern":"^[a-z0-9_]+$","minLength":2,"maxLength":4}`,
 		[]string{`"ab"`, `"a_9z"`}, []string{`"a"`, `"abcde"`, `"AB"`, `"a-b"`}},
+	{"pattern within lengths", `{"type":"string","pattern":"^([0-9]{5})(-[0-9]{4})?$","minLength":0,"maxLength":10}`,
+		[]string{`"12345"`, `"12345-6789"`}, []string{`"1234"`, `"12345-"`}},
 	{"date", `{"type":"string","format":"date"}`,
 		[]string{`"2024-02-28"`, `"1999-12-31"`, `"2023-04-30"`}, []string{`"2023-02-30"`, `"2023-04-31"`, `"2023-13-01"`, `"2023-1-01"`, `"x"`}},
 	{"date-time", `{"type":"string","format":"date-time"}`,

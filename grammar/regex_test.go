@@ -169,3 +169,22 @@ func TestSchemaPatternProperties(t *testing.T) {
 		}
 	}
 }
+
+func TestPatternLengths(t *testing.T) {
+	for _, c := range []struct {
+		pattern string
+		lo, hi  int
+	}{
+		{`^[0-9]{5}(-[0-9]{4})?$`, 5, 10},
+		{`^a|bc$`, 1, -1},
+		{`^(ab|c)$`, 1, 2},
+		{`^\d+$`, 1, -1},
+		{`x`, 1, -1},
+		{`^$`, 0, 0},
+	} {
+		lo, hi, err := patternLengths(c.pattern)
+		if err != nil || lo != c.lo || hi != c.hi {
+			t.Errorf("%s: lengths %d..%d (%v), want %d..%d", c.pattern, lo, hi, err, c.lo, c.hi)
+		}
+	}
+}
