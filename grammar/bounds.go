@@ -81,9 +81,10 @@ func intBounds(o *object, path string) (lo, hi *int64, err error) {
 	return lo, hi, nil
 }
 
-// boundedNumber is a JSON number within o's bounds: none, or minimum 0
-// alone (numbers written without a minus sign); other bounds on
-// non-integers are refused.
+// boundedNumber is a JSON number within o's bounds: any number without
+// bounds or with minimum 0 alone (written without a minus sign); else an
+// integer within them, or a decimal fraction whose integer part keeps it
+// within them (see below).
 func (c *schemaCompiler) boundedNumber(o *object, path string) (sym, error) {
 	var present []string
 	for _, kw := range boundKeywords {
@@ -97,8 +98,36 @@ func (c *schemaCompiler) boundedNumber(o *object, path string) (sym, error) {
 	if x, ok, err := numberKw(o, "minimum", path); err == nil && ok && x == 0 && len(present) == 1 {
 		return c.rule(c.unsignedNumber()), nil
 	}
-	return sym{}, &SchemaError{Path: path, Keyword: present[0], Msg: fmt.Sprintf(
-		"unsupported keyword %q on non-integer numbers (only minimum 0 is; use type integer for other bounds)", present[0])}
+	lo, hi, err := intBounds(o, path)
+	if err != nil {
+		return sym{}, err
+	}
+	alts := [][]sym{{c.intRange(lo, hi)}}
+	frac := []sym{symRange('.', '.'), digit('0', '9'), c.star([]sym{digit('0', '9')})}
+	// n.F (n + f, 0 <= f < 1) lies within the bounds when lo <= n and
+	// n+1 <= hi; -n.F when n+1 <= -lo and (hi < 0) -hi <= n. Stricter than
+	// the bounds near them (5.0 for maximum 5), never looser; no exponent.
+	a, b := int64(0), int64(-1)
+	if lo != nil {
+		a = max(*lo, 0)
+	}
+	if hi != nil {
+		b = *hi - 1
+	}
+	if hi == nil || b >= a {
+		alts = append(alts, cat([]sym{c.natRange(a, b)}, frac))
+	}
+	a, b = 0, -1
+	if hi != nil && *hi < 0 {
+		a = -*hi
+	}
+	if lo != nil {
+		b = -*lo - 1
+	}
+	if lo == nil || b >= a {
+		alts = append(alts, cat(bytesOf("-"), []sym{c.natRange(a, b)}, frac))
+	}
+	return c.rule(alts...), nil
 }
 
 // sameLen is the decimal numbers from x to y, both of the same length.

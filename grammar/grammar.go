@@ -8,23 +8,29 @@
 // Design: the grammar is a set of rules, each a list of alternatives, each
 // a sequence of byte classes and rule references, flattened into one
 // element array. A parser state is a set of stacks of element positions
-// (as in llama.cpp's grammar engine), each stack a hash-consed linked list
-// owned by the matcher, so equal stacks are equal pointers and a byte's
-// transition from a stack is computed once and memoized on it. Masks walk a
-// trie of the vocabulary's token bytes (built once per vocabulary) in
-// preorder with the parser state, skipping every subtree whose prefix the
-// grammar rejects, so a step never tests the whole vocabulary token by
-// token from scratch; stack sets are interned as states of a lazily built
-// automaton, and the masks of the first states masked are kept, so a
-// state seen again (the inside of a string, a number) costs a copy.
+// (as in llama.cpp's grammar engine), each stack a hash-consed linked list,
+// so equal stacks are equal pointers and a byte's transition from a stack
+// is computed once and memoized on it. Masks walk a trie of the
+// vocabulary's token bytes (built once per vocabulary) in preorder with
+// the parser state, skipping every subtree whose prefix the grammar
+// rejects, so a step never tests the whole vocabulary token by token from
+// scratch; stack sets are interned as states of a lazily built automaton,
+// and the masks of the first states masked are kept, so a state seen again
+// (the inside of a string, a number) costs a copy.
 //
-// A Grammar is immutable and safe for concurrent use; a Matcher belongs to
-// one goroutine.
+// The automaton (stacks, states, transitions and kept masks) belongs to
+// the Grammar and is shared by all its matchers, across goroutines: what
+// one request computed serves the next. Known transitions and masks are
+// read without locking; new ones are built under the Grammar's lock.
+//
+// A Grammar is safe for concurrent use; a Matcher belongs to one
+// goroutine.
 package grammar
 
 import (
 	"errors"
 	"fmt"
+	"sync"
 )
 
 // class is a set of bytes.
@@ -164,6 +170,9 @@ type Grammar struct {
 	starts  [][]int32 // rule -> first element of each alternative
 	root    int32
 	v       *vocab
+
+	autoOnce sync.Once
+	auto     *automaton // parser states shared by the matchers, built lazily
 }
 
 // build flattens the builder's rules with root as the start rule and

@@ -145,6 +145,18 @@ var schemaCases = []schemaCase{
 		[]string{`-3`, `-4`, `-100`}, []string{`-2`, `0`, `5`}},
 	{"number min 0", `{"type":"number","minimum":0}`,
 		[]string{`0`, `1.5`, `2e3`}, []string{`-1`, `-0.5`}},
+	{"number range", `{"type":"number","minimum":-1.5,"maximum":2.5}`,
+		[]string{`0`, `-1`, `2`, `1.25`, `-0.5`, `0.999`}, []string{`3`, `-2`, `2.6`, `-1.6`, `-1.5000001`}},
+	{"number exclusive", `{"type":"number","exclusiveMinimum":0,"maximum":100}`,
+		[]string{`1`, `100`, `50.5`, `99.99`}, []string{`0`, `-0.5`, `100.5`, `101`}},
+	{"number upper", `{"type":"number","maximum":-3}`,
+		[]string{`-3`, `-4.5`, `-100`}, []string{`-2.5`, `0`, `5`}},
+	{"pattern", `{"type":"object","properties":{"id":{"type":"string","pattern":"^[A-Z]{2}-\\d+$"},"tag":{"type":"string","pattern":"^ab"}},"required":["id","tag"]}`,
+		[]string{`{"id":"AB-12","tag":"aby"}`, `{"id":"QQ-0","tag":"ab"}`}, []string{`{"id":"AB-","tag":"ab"}`, `{"id":"ab-1","tag":"ab"}`, `{"id":"AB-1","tag":"xab"}`}},
+	{"pattern and lengths", `{"type":"string","pattern":"^[a-z0-9_]+$","minLength":2,"maxLength":4}`,
+		[]string{`"ab"`, `"a_9z"`}, []string{`"a"`, `"abcde"`, `"AB"`, `"a-b"`}},
+	{"pattern within lengths", `{"type":"string","pattern":"^([0-9]{5})(-[0-9]{4})?$","minLength":0,"maxLength":10}`,
+		[]string{`"12345"`, `"12345-6789"`}, []string{`"1234"`, `"12345-"`}},
 	{"date", `{"type":"string","format":"date"}`,
 		[]string{`"2024-02-28"`, `"1999-12-31"`, `"2023-04-30"`}, []string{`"2023-02-30"`, `"2023-04-31"`, `"2023-13-01"`, `"2023-1-01"`, `"x"`}},
 	{"date-time", `{"type":"string","format":"date-time"}`,
@@ -176,21 +188,20 @@ func TestSchemaAcceptReject(t *testing.T) {
 func TestSchemaUnsupported(t *testing.T) {
 	tok := llama3(t)
 	for schema, kw := range map[string]string{
-		`{"type":"string","pattern":"a+"}`:                                    "pattern",
-		`{"type":"number","minimum":3}`:                                       "minimum",
-		`{"minimum":0,"maximum":3}`:                                           "minimum",
-		`{"type":"string","format":"email"}`:                                  "format",
-		`{"type":"string","format":"date","maxLength":3}`:                     "maxLength",
-		`{"type":"integer","minimum":5,"maximum":4}`:                          "minimum",
-		`{"type":"integer","minimum":1e300}`:                                  "minimum",
-		`{"type":"object","properties":{"a":{"type":"string","format":"x"}}}`: "format",
-		`{"oneOf":[{"type":"string"},{"type":"string","maxLength":2}]}`:       "oneOf",
-		`{"oneOf":[{"type":"number"},{"type":"integer"}]}`:                    "oneOf",
-		`{"type":"array","uniqueItems":true}`:                                 "uniqueItems",
-		`{"$ref":"https://example.com/s.json"}`:                               "$ref",
-		`{"type":"object","minProperties":1}`:                                 "minProperties",
-		`{"allOf":[{"properties":{"a":{}},"additionalProperties":false},{}]}`: "additionalProperties",
-		`{"not":{"type":"string"}}`:                                           "not",
+		`{"type":"string","pattern":"^a|b$","maxLength":3}`:                                        "maxLength",
+		`{"type":"string","pattern":"(a)\\1"}`:                                                     "pattern",
+		`{"type":"string","format":"ipv6"}`:                                                        "format",
+		`{"type":"string","format":"date","maxLength":3}`:                                          "maxLength",
+		`{"type":"integer","minimum":5,"maximum":4}`:                                               "minimum",
+		`{"type":"integer","minimum":1e300}`:                                                       "minimum",
+		`{"type":"object","properties":{"a":{"type":"string","format":"idn-email"}}}`:              "format",
+		`{"oneOf":[{"type":"string"},{"type":"string","maxLength":2}]}`:                            "oneOf",
+		`{"oneOf":[{"type":"number"},{"type":"integer"}]}`:                                         "oneOf",
+		`{"type":"array","uniqueItems":true}`:                                                      "uniqueItems",
+		`{"$ref":"https://example.com/s.json"}`:                                                    "$ref",
+		`{"type":"object","minProperties":2}`:                                                      "minProperties",
+		`{"allOf":[{"properties":{"a":{}},"additionalProperties":false},{"properties":{"b":{}}}]}`: "additionalProperties",
+		`{"not":{"enum":[1]}}`:                                                                     "not",
 	} {
 		_, err := CompileJSONSchema(tok, []byte(schema), Options{})
 		var se *SchemaError
@@ -357,7 +368,7 @@ func TestAmbiguityBounded(t *testing.T) {
 			break // refused as too ambiguous: allowed, it is stricter
 		}
 	}
-	for _, s := range m.states {
+	for _, s := range m.a.states {
 		if len(s.nodes) > maxStacks {
 			t.Fatalf("a state holds %d stacks", len(s.nodes))
 		}

@@ -3,17 +3,20 @@ package grammar
 import (
 	"fmt"
 	"slices"
+	"sync"
+	"sync/atomic"
 )
 
 // node is one frame of a parser stack: the top frame's pos is the byte
 // element to match next, a lower frame's pos the element to return to.
-// Nodes are hash-consed per matcher (equal stacks are the same pointer) and
-// immutable except for the matcher's bookkeeping (mark, tr).
+// Nodes are hash-consed per Grammar (equal stacks are the same pointer) and
+// immutable except for the automaton's bookkeeping (mark, tr), which only
+// the holder of the automaton's lock touches.
 type node struct {
 	pos  int32 // -1: the accepting state (the grammar is complete)
 	id   uint32
 	next *node
-	mark uint32       // the matcher epoch that last added it to a set
+	mark uint32       // the automaton epoch that last added it to a set
 	tr   *[256]*trans // memoized transitions, allocated on first use
 }
 
@@ -28,18 +31,20 @@ type nodeKey struct {
 }
 
 // state is an interned stack set: a state of the lazily built automaton
-// whose transitions (tr) are filled as bytes are tried from it.
+// whose transitions (tr) are filled as bytes are tried from it. nodes and
+// accept are immutable; tr and mask are written once each, under the
+// automaton's lock, and read without it.
 type state struct {
 	nodes  []*node // sorted by id; the accepting node included when complete
 	accept bool
-	tr     *[256]*state
-	mask   []uint64 // Mask's result here, kept for the first maxMasks states masked
+	tr     [256]atomic.Pointer[state]
+	mask   atomic.Pointer[[]uint64] // Mask's result here, kept for the first maxMasks states masked
 }
 
-// maxMasks bounds the masks a matcher keeps (MaskWords words each: 16 KiB
+// maxMasks bounds the masks a Grammar keeps (MaskWords words each: 16 KiB
 // for a 128k vocabulary). Generation mostly loops through a few states
 // (inside a string, a number, between values), so a kept mask is a copy.
-const maxMasks = 32
+const maxMasks = 64
 
 // maxStacks bounds a parser state's stack set, and with it the work of a
 // transition: a grammar so ambiguous (such as anyOf over many branches
@@ -48,24 +53,50 @@ const maxMasks = 32
 // refusing such outputs.
 const maxStacks = 2048
 
-// Matcher walks a Grammar token by token. It is owned by one goroutine.
-type Matcher struct {
+// automaton is a Grammar's parser states, built lazily and shared by all
+// its matchers, so that a state (and its mask) computed for one request
+// serves every other. mu guards everything but the states' tr and mask,
+// which are read lock-free.
+type automaton struct {
+	mu     sync.Mutex
 	g      *Grammar
-	v      *vocab
 	intern map[nodeKey]*node
 	states map[string]*state
 	dead   *state // the empty set
 	accept *node
+	start  *state
 	epoch  uint32
 	buf    []*node
 	key    []byte
+	masks  int // states holding a kept mask
+}
 
+func newAutomaton(g *Grammar) *automaton {
+	a := &automaton{g: g, intern: make(map[nodeKey]*node), states: make(map[string]*state), accept: &node{pos: -1}}
+	a.dead = &state{}
+	for i := range a.dead.tr {
+		a.dead.tr[i].Store(a.dead)
+	}
+	a.epoch++
+	var out []*node
+	for _, p := range g.starts[g.root] {
+		a.expand(p, nil, &out)
+	}
+	a.start = a.state(out)
+	return a
+}
+
+// Matcher walks a Grammar token by token. It is owned by one goroutine;
+// the states it walks are the Grammar's, shared.
+type Matcher struct {
+	g     *Grammar
+	v     *vocab
+	a     *automaton
 	cur   *state
 	ended bool      // an end-of-generation token was accepted
 	hist  []history // states before each accepted token, for Rollback
 
 	levels []*state // Mask's per-depth states
-	masks  int      // states holding a kept mask
 }
 
 type history struct {
@@ -75,23 +106,12 @@ type history struct {
 
 // NewMatcher returns a matcher at the start of g.
 func (g *Grammar) NewMatcher() *Matcher {
-	m := &Matcher{g: g, v: g.v, intern: make(map[nodeKey]*node), states: make(map[string]*state), accept: &node{pos: -1}}
-	m.dead = &state{tr: new([256]*state)}
-	for i := range m.dead.tr {
-		m.dead.tr[i] = m.dead
-	}
-	m.epoch++
-	var out []*node
-	for _, a := range g.starts[g.root] {
-		m.expand(a, nil, &out)
-	}
-	m.cur = m.state(out)
-	m.levels = make([]*state, g.v.maxD+1)
-	return m
+	g.autoOnce.Do(func() { g.auto = newAutomaton(g) })
+	return &Matcher{g: g, v: g.v, a: g.auto, cur: g.auto.start, levels: make([]*state, g.v.maxD+1)}
 }
 
 // state interns the stack set nodes (which it may reorder).
-func (m *Matcher) state(nodes []*node) *state {
+func (m *automaton) state(nodes []*node) *state {
 	if len(nodes) == 0 {
 		return m.dead
 	}
@@ -110,10 +130,17 @@ func (m *Matcher) state(nodes []*node) *state {
 
 // next is the state byte b leads to from s, memoized on s.
 func (m *Matcher) next(s *state, b byte) *state {
-	if s.tr == nil {
-		s.tr = new([256]*state)
+	if t := s.tr[b].Load(); t != nil {
+		return t
 	}
-	if t := s.tr[b]; t != nil {
+	m.a.mu.Lock()
+	defer m.a.mu.Unlock()
+	return m.a.next(s, b)
+}
+
+// next is Matcher.next with the lock held.
+func (m *automaton) next(s *state, b byte) *state {
+	if t := s.tr[b].Load(); t != nil {
 		return t
 	}
 	out, inBuf := m.advance(s.nodes, b, m.buf)
@@ -124,11 +151,11 @@ func (m *Matcher) next(s *state, b byte) *state {
 		out = out[:0] // too ambiguous: refused (stricter, never looser)
 	}
 	t := m.state(slices.Clone(out))
-	s.tr[b] = t
+	s.tr[b].Store(t)
 	return t
 }
 
-func (m *Matcher) node(pos int32, next *node) *node {
+func (m *automaton) node(pos int32, next *node) *node {
 	k := nodeKey{pos, next}
 	if n := m.intern[k]; n != nil {
 		return n
@@ -138,7 +165,7 @@ func (m *Matcher) node(pos int32, next *node) *node {
 	return n
 }
 
-func (m *Matcher) add(n *node, out *[]*node) {
+func (m *automaton) add(n *node, out *[]*node) {
 	if n.mark != m.epoch {
 		n.mark = m.epoch
 		*out = append(*out, n)
@@ -150,7 +177,7 @@ func (m *Matcher) add(n *node, out *[]*node) {
 // return, until every stack's top is a byte element (or the stack is
 // empty: the accepting state). The grammar has no left recursion, so this
 // ends.
-func (m *Matcher) expand(pos int32, next *node, out *[]*node) {
+func (m *automaton) expand(pos int32, next *node, out *[]*node) {
 	el := m.g.elems
 	for {
 		switch e := el[pos]; e.kind {
@@ -177,7 +204,7 @@ func (m *Matcher) expand(pos int32, next *node, out *[]*node) {
 }
 
 // step returns the stacks byte b leads to from n, memoized on n.
-func (m *Matcher) step(n *node, b byte) *trans {
+func (m *automaton) step(n *node, b byte) *trans {
 	if n.tr == nil {
 		if n.pos < 0 {
 			return noTrans
@@ -200,7 +227,7 @@ func (m *Matcher) step(n *node, b byte) *trans {
 
 // advance returns the stack set byte b leads to from set: either shared
 // (read-only) or, when inBuf, built in buf.
-func (m *Matcher) advance(set []*node, b byte, buf []*node) (out []*node, inBuf bool) {
+func (m *automaton) advance(set []*node, b byte, buf []*node) (out []*node, inBuf bool) {
 	if len(set) == 1 {
 		return m.step(set[0], b).out, false
 	}
@@ -229,7 +256,7 @@ func (m *Matcher) advance(set []*node, b byte, buf []*node) (out []*node, inBuf 
 
 // walk runs str's bytes from s; the dead state if the grammar rejects them.
 func (m *Matcher) walk(s *state, str string) *state {
-	for i := 0; i < len(str) && s != m.dead; i++ {
+	for i := 0; i < len(str) && s != m.a.dead; i++ {
 		s = m.next(s, str[i])
 	}
 	return s
@@ -258,7 +285,7 @@ func (m *Matcher) Allowed(tok int32) bool {
 		return m.CanEnd()
 	}
 	s := m.v.bytes[tok]
-	return s != "" && m.walk(m.cur, s) != m.dead
+	return s != "" && m.walk(m.cur, s) != m.a.dead
 }
 
 // Advance accepts tok. A token the grammar does not allow is an error and
@@ -305,25 +332,30 @@ func (m *Matcher) Mask(dst []uint64) {
 	if m.ended {
 		return
 	}
-	if m.cur.mask != nil {
-		copy(dst, m.cur.mask)
+	if k := m.cur.mask.Load(); k != nil {
+		copy(dst, *k)
 		return
 	}
+	a := m.a
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	m.walkTrie(dst)
-	if m.masks < maxMasks {
-		m.masks++
-		m.cur.mask = slices.Clone(dst[:m.MaskWords()])
+	if a.masks < maxMasks && m.cur.mask.Load() == nil {
+		a.masks++
+		k := slices.Clone(dst[:m.MaskWords()])
+		m.cur.mask.Store(&k)
 	}
 }
 
-// walkTrie sets dst's bits for the tokens allowed from the current state.
+// walkTrie sets dst's bits for the tokens allowed from the current state;
+// the automaton's lock is held.
 func (m *Matcher) walkTrie(dst []uint64) {
-	v := m.v
+	v, a := m.v, m.a
 	m.levels[0] = m.cur
 	for i := 0; i < len(v.tb); {
 		d := v.td[i]
-		s := m.next(m.levels[d-1], v.tb[i])
-		if s == m.dead {
+		s := a.next(m.levels[d-1], v.tb[i])
+		if s == a.dead {
 			i = int(v.skip[i])
 			continue
 		}

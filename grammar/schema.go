@@ -15,6 +15,7 @@ type SchemaError struct {
 	Path    string
 	Keyword string
 	Msg     string
+	empty   bool // the schema at Path matches nothing (an optional property there may only be left out)
 }
 
 func (e *SchemaError) Error() string {
@@ -34,19 +35,34 @@ var annotations = map[string]bool{
 	"title": true, "description": true, "$schema": true, "$id": true, "$comment": true,
 	"examples": true, "example": true, "default": true, "deprecated": true,
 	"readOnly": true, "writeOnly": true, "$defs": true, "definitions": true,
+	"id": true, "$anchor": true, "$dynamicAnchor": true, "$recursiveAnchor": true,
+	"$vocabulary": true, "contentMediaType": true, "contentEncoding": true, "contentSchema": true,
+}
+
+// unimplemented are JSON Schema keywords (drafts 4 to 2020-12) that
+// constrain instances and that the compiler does not support: a schema
+// using one is refused. Keywords outside the JSON Schema vocabularies
+// (vendor extensions such as x-kubernetes-..., misspellings) constrain
+// nothing, as the specification says, and are ignored.
+var unimplemented = map[string]bool{
+	"if": true, "then": true, "else": true,
+	"dependencies": true, "dependentRequired": true, "dependentSchemas": true, "multipleOf": true,
+	"maxProperties": true, "contains": true, "minContains": true,
+	"maxContains": true, "propertyNames": true, "unevaluatedProperties": true,
+	"unevaluatedItems": true, "$dynamicRef": true, "$recursiveRef": true,
 }
 
 // byKind are the constraining keywords the compiler supports, by the kind
 // of instance they apply to.
 var byKind = map[string][]string{
-	"string":  {"minLength", "maxLength", "format"},
+	"string":  {"minLength", "maxLength", "format", "pattern"},
 	"integer": {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"},
-	"object":  {"properties", "required", "additionalProperties"},
+	"object":  {"properties", "required", "additionalProperties", "patternProperties", "minProperties"},
 	"array":   {"items", "prefixItems", "minItems", "maxItems", "uniqueItems", "additionalItems"},
 }
 
 var general = map[string]bool{
-	"type": true, "enum": true, "const": true, "nullable": true, "$ref": true,
+	"not": true, "type": true, "enum": true, "const": true, "nullable": true, "$ref": true,
 	"anyOf": true, "oneOf": true, "allOf": true,
 }
 
@@ -86,7 +102,7 @@ func (c *schemaCompiler) compile(s any, path string) (sym, error) {
 		if x {
 			return c.anyValue(), nil
 		}
-		return sym{}, &SchemaError{Path: path, Msg: "the schema false matches nothing"}
+		return sym{}, &SchemaError{Path: path, Msg: "the schema false matches nothing", empty: true}
 	case *object:
 		return c.compileObject(x, path)
 	}
@@ -104,11 +120,28 @@ func constraints(o *object, skip ...string) []string {
 	return out
 }
 
-func (c *schemaCompiler) compileObject(o *object, path string) (sym, error) {
+// known returns o without the keywords outside the JSON Schema
+// vocabularies, or the error naming an unimplemented keyword of o.
+func known(o *object, path string) (*object, error) {
+	r := o
 	for _, k := range o.keys {
-		if !supported(k) {
-			return sym{}, unsupported(path, k)
+		switch {
+		case unimplemented[k]:
+			return nil, unsupported(path, k)
+		case !supported(k):
+			r = without(r, k)
 		}
+	}
+	return r, nil
+}
+
+func (c *schemaCompiler) compileObject(o *object, path string) (sym, error) {
+	o, err := known(o, path)
+	if err != nil {
+		return sym{}, err
+	}
+	if o, err = notRewrite(o, path); err != nil {
+		return sym{}, err
 	}
 	if n, ok := o.get("nullable"); ok {
 		b, isBool := n.(bool)
@@ -123,8 +156,8 @@ func (c *schemaCompiler) compileObject(o *object, path string) (sym, error) {
 		return c.rule([]sym{inner}, bytesOf("null")), nil
 	}
 	if ref, ok := o.get("$ref"); ok {
-		if extra := constraints(o, "$ref"); len(extra) > 0 {
-			return sym{}, &SchemaError{Path: path, Keyword: extra[0], Msg: fmt.Sprintf("%q beside $ref is not supported", extra[0])}
+		if len(constraints(o, "$ref")) > 0 {
+			return c.besideRef(o, path)
 		}
 		r, isStr := ref.(string)
 		if !isStr {
@@ -134,8 +167,8 @@ func (c *schemaCompiler) compileObject(o *object, path string) (sym, error) {
 	}
 	for _, kw := range []string{"anyOf", "oneOf", "allOf"} {
 		if v, ok := o.get(kw); ok {
-			if extra := constraints(o, kw); len(extra) > 0 {
-				return sym{}, &SchemaError{Path: path, Keyword: extra[0], Msg: fmt.Sprintf("%q beside %s is not supported", extra[0], kw)}
+			if len(constraints(o, kw)) > 0 {
+				return c.besideCombinator(o, kw, v, path)
 			}
 			return c.combine(kw, v, path)
 		}
@@ -234,6 +267,9 @@ func (c *schemaCompiler) kind(k string, o *object, path string) (sym, error) {
 	case "number":
 		return c.boundedNumber(o, path)
 	case "string":
+		if pat, ok := o.get("pattern"); ok {
+			return c.patternString(o, pat, path)
+		}
 		if f, ok := o.get("format"); ok {
 			return c.formatString(o, f, path)
 		}
@@ -301,7 +337,7 @@ func (c *schemaCompiler) enum(o *object, kw, path string) (sym, error) {
 		alts = append(alts, bytesOf(buf.String()))
 	}
 	if len(alts) == 0 {
-		return sym{}, &SchemaError{Path: path, Keyword: kw, Msg: "no " + kw + " value matches the schema's type"}
+		return sym{}, &SchemaError{Path: path, Keyword: kw, Msg: "no " + kw + " value matches the schema's type", empty: true}
 	}
 	return c.rule(alts...), nil
 }

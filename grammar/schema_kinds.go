@@ -2,6 +2,7 @@ package grammar
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -22,6 +23,9 @@ func (c *schemaCompiler) combine(kw string, v any, path string) (sym, error) {
 		return c.compileObject(merged, path+"/allOf")
 	}
 	if kw == "oneOf" {
+		if ex, ok := c.exclusiveRequired(branches); ok {
+			return c.combine("anyOf", ex, path)
+		}
 		if err := c.disjoint(branches, path); err != nil {
 			return sym{}, err
 		}
@@ -70,6 +74,31 @@ func (c *schemaCompiler) deref(s any, path string) (any, error) {
 type signature struct {
 	kinds []string
 	vals  []string
+	obj   *objectSig // for branches of type object alone
+}
+
+// objectSig is what decides whether two object branches may match the
+// same object: the properties each requires, their schemas, and whether
+// other properties are refused.
+type objectSig struct {
+	required []string
+	props    *object
+	closed   bool
+}
+
+func objectSigOf(o *object) *objectSig {
+	sig := &objectSig{props: &object{vals: map[string]any{}}}
+	if p, ok := o.vals["properties"].(*object); ok {
+		sig.props = p
+	}
+	r, _ := o.vals["required"].([]any)
+	for _, x := range r {
+		if s, ok := x.(string); ok {
+			sig.required = append(sig.required, s)
+		}
+	}
+	sig.closed = o.vals["additionalProperties"] == false
+	return sig
 }
 
 func (c *schemaCompiler) signature(b any, path string) (signature, error) {
@@ -78,12 +107,18 @@ func (c *schemaCompiler) signature(b any, path string) (signature, error) {
 		return signature{}, err
 	}
 	o, ok := b.(*object)
-	if !ok || slices.ContainsFunc(o.keys, func(k string) bool { return k == "anyOf" || k == "oneOf" || k == "allOf" || k == "nullable" }) {
+	if !ok {
 		return signature{kinds: allKinds}, nil
 	}
 	kinds, err := typeKinds(o, path)
 	if err != nil {
 		return signature{}, err
+	}
+	if slices.ContainsFunc(o.keys, func(k string) bool { return k == "anyOf" || k == "oneOf" || k == "allOf" || k == "nullable" }) {
+		if _, typed := o.get("type"); typed && !slices.Contains(o.keys, "nullable") {
+			return signature{kinds: kinds}, nil // the combinators only narrow the type
+		}
+		return signature{kinds: allKinds}, nil
 	}
 	var vals []any
 	if e, ok := o.get("enum"); ok {
@@ -91,7 +126,11 @@ func (c *schemaCompiler) signature(b any, path string) (signature, error) {
 	} else if cv, ok := o.get("const"); ok {
 		vals = []any{cv}
 	} else {
-		return signature{kinds: kinds}, nil
+		sig := signature{kinds: kinds, obj: objectSigOf(o)}
+		if lit, ok := literalPattern(o); ok && len(kinds) == 1 && kinds[0] == "string" {
+			sig.vals = []string{lit}
+		}
+		return sig, nil
 	}
 	sig := signature{vals: []string{}}
 	for _, v := range vals {
@@ -101,17 +140,6 @@ func (c *schemaCompiler) signature(b any, path string) (signature, error) {
 		sig.kinds = append(sig.kinds, kindOf(v))
 	}
 	return sig, nil
-}
-
-func kindsOverlap(a, b []string) bool {
-	for _, x := range a {
-		for _, y := range b {
-			if x == y || (x == "number" && y == "integer") || (x == "integer" && y == "number") {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // disjoint refuses a oneOf whose branches might match the same instance.
@@ -126,18 +154,52 @@ func (c *schemaCompiler) disjoint(branches []any, path string) error {
 	}
 	for i := range sigs {
 		for j := i + 1; j < len(sigs); j++ {
-			a, b := sigs[i], sigs[j]
-			overlap := kindsOverlap(a.kinds, b.kinds)
-			if overlap && a.vals != nil && b.vals != nil {
-				overlap = slices.ContainsFunc(a.vals, func(v string) bool { return slices.Contains(b.vals, v) })
-			}
-			if overlap {
+			if c.overlap(sigs[i], sigs[j], path, 0) {
 				return &SchemaError{Path: path, Keyword: "oneOf", Msg: fmt.Sprintf(
 					"oneOf branches %d and %d may match the same instance; only oneOf with branches of distinct types or values is supported", i, j)}
 			}
 		}
 	}
 	return nil
+}
+
+// overlap reports whether two signatures may match the same instance
+// (true when unsure).
+func (c *schemaCompiler) overlap(a, b signature, path string, depth int) bool {
+	common := intersectKinds(a.kinds, b.kinds)
+	if len(common) == 0 {
+		return false
+	}
+	if a.vals != nil && b.vals != nil {
+		return slices.ContainsFunc(a.vals, func(v string) bool { return slices.Contains(b.vals, v) })
+	}
+	// Only objects in common: their properties may tell them apart.
+	if len(common) == 1 && common[0] == "object" && a.obj != nil && b.obj != nil && depth < 8 {
+		return !c.objectsDisjoint(a.obj, b.obj, path, depth) && !c.objectsDisjoint(b.obj, a.obj, path, depth)
+	}
+	return true
+}
+
+// objectsDisjoint reports whether a property a requires is refused by b
+// (b closed without it, or its schema false there) or has values b's
+// schema for it never matches, when b requires it too.
+func (c *schemaCompiler) objectsDisjoint(a, b *objectSig, path string, depth int) bool {
+	for _, p := range a.required {
+		bs, inB := b.props.vals[p]
+		if (!inB && b.closed) || (inB && bs == false) {
+			return true
+		}
+		as, inA := a.props.vals[p]
+		if !inA || !inB || !slices.Contains(b.required, p) {
+			continue
+		}
+		sa, errA := c.signature(as, path)
+		sb, errB := c.signature(bs, path)
+		if errA == nil && errB == nil && !c.overlap(sa, sb, path, depth+1) {
+			return true
+		}
+	}
+	return false
 }
 
 // merge folds allOf branches into one schema: properties and required are
@@ -166,14 +228,21 @@ func (c *schemaCompiler) merge(branches []any, path string) (*object, error) {
 			switch {
 			case annotations[k]:
 			case k == "additionalProperties":
-				return nil, &SchemaError{Path: bp, Keyword: k, Msg: "additionalProperties inside allOf is not supported"}
+				if objectBranches(branches, c) > 1 {
+					return nil, &SchemaError{Path: bp, Keyword: k, Msg: "additionalProperties inside allOf is not supported (beside properties of another branch)"}
+				}
+				m.keys, m.vals[k] = append(m.keys, k), v
 			case k == "properties":
 				po, ok := v.(*object)
 				if !ok {
 					return nil, &SchemaError{Path: bp, Keyword: k, Msg: "properties must be an object"}
 				}
 				for _, name := range po.keys {
-					if _, dup := props.vals[name]; dup {
+					if prev, dup := props.vals[name]; dup {
+						if joined, ok := joinProperty(prev, po.vals[name]); ok {
+							props.vals[name] = joined
+							continue
+						}
 						return nil, &SchemaError{Path: bp, Keyword: "allOf", Msg: fmt.Sprintf("property %q in two allOf branches is not supported", name)}
 					}
 					props.keys = append(props.keys, name)
@@ -220,6 +289,52 @@ func (c *schemaCompiler) merge(branches []any, path string) (*object, error) {
 	return m, nil
 }
 
+// objectBranches counts the allOf branches with properties or
+// additionalProperties: additionalProperties merges exactly only when its
+// branch is the one that names properties.
+func objectBranches(branches []any, c *schemaCompiler) int {
+	n := 0
+	for _, b := range branches {
+		b, _ = c.deref(b, "")
+		if o, ok := b.(*object); ok {
+			p, hasP := o.get("properties")
+			_, a := o.get("additionalProperties")
+			if a || (hasP && !onlyForbids(p)) {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// onlyForbids reports whether properties p only forbid names (each false):
+// such a branch restricts the keys another branch allows without naming
+// any, so additionalProperties elsewhere still merges exactly.
+func onlyForbids(p any) bool {
+	po, ok := p.(*object)
+	if !ok {
+		return false
+	}
+	for _, k := range po.keys {
+		if po.vals[k] != false {
+			return false
+		}
+	}
+	return true
+}
+
+// joinProperty is the allOf of a property's schemas in two branches when
+// it is exact without merging them: false with anything, or equal schemas.
+func joinProperty(a, b any) (any, bool) {
+	if a == false || b == false {
+		return false, true
+	}
+	var x, y bytes.Buffer
+	encodeCompact(&x, a)
+	encodeCompact(&y, b)
+	return a, x.String() == y.String()
+}
+
 func intersectKinds(a, b []string) []string {
 	var out []string
 	for _, x := range a {
@@ -264,9 +379,8 @@ func (c *schemaCompiler) array(o *object, path string) (sym, error) {
 			rest = it
 		}
 	}
-	if _, ok := o.get("additionalItems"); ok && restKw != "additionalItems" {
-		return sym{}, &SchemaError{Path: path, Keyword: "additionalItems", Msg: "additionalItems without an items array is not supported"}
-	}
+	// additionalItems without an items array is ignored (as every draft
+	// that has it says).
 	items := make([]sym, len(prefix))
 	for i, p := range prefix {
 		if items[i], err = c.compile(p, fmt.Sprintf("%s/prefixItems/%d", path, i)); err != nil {
@@ -380,21 +494,36 @@ func (c *schemaCompiler) objectKind(o *object, path string) (sym, error) {
 	if a, ok := o.get("additionalProperties"); ok {
 		addl = a
 	}
-	if len(props.keys) == 0 && len(required) == 0 && addl == true {
+	pattern, err := c.patternProperties(o, path)
+	if err != nil {
+		return sym{}, err
+	}
+	_, hasMinProps := o.get("minProperties")
+	if len(props.keys) == 0 && len(required) == 0 && addl == true && !hasMinProps && pattern == nil {
 		return c.anyObject(), nil
 	}
 	ws := c.ws()
 	var members []member
 	names := slices.Clone(props.keys)
 	for _, name := range props.keys {
+		if props.vals[name] == false { // the property may not appear
+			if slices.Contains(required, name) {
+				return sym{}, &SchemaError{Path: path, Keyword: "required", Msg: fmt.Sprintf("required property %q has the schema false: nothing matches", name)}
+			}
+			continue
+		}
 		v, err := c.compile(props.vals[name], path+"/properties/"+escapePointer(name))
+		var se *SchemaError
+		if errors.As(err, &se) && se.empty && !slices.Contains(required, name) {
+			continue // no value matches: the property may only be left out
+		}
 		if err != nil {
 			return sym{}, err
 		}
 		members = append(members, member{key: literal(name), val: v, required: slices.Contains(required, name)})
 	}
 	var addlSym *sym
-	if addl != false {
+	if addl != false && pattern == nil { // beside patternProperties, extra keys must match a pattern
 		s, err := c.compile(addl, path+"/additionalProperties")
 		if err != nil {
 			return sym{}, err
@@ -404,6 +533,9 @@ func (c *schemaCompiler) objectKind(o *object, path string) (sym, error) {
 	for _, name := range required {
 		if slices.Contains(names, name) {
 			continue
+		}
+		if pattern != nil {
+			return sym{}, &SchemaError{Path: path, Keyword: "required", Msg: fmt.Sprintf("required property %q outside properties beside patternProperties is not supported", name)}
 		}
 		if addlSym == nil {
 			return sym{}, &SchemaError{Path: path, Keyword: "required", Msg: fmt.Sprintf("required property %q is not in properties and additionalProperties is false: nothing matches", name)}
@@ -416,22 +548,65 @@ func (c *schemaCompiler) objectKind(o *object, path string) (sym, error) {
 	// after: members i.. when something was written already; first: when
 	// nothing was.
 	after, first := c.rule(nil), c.rule(nil)
-	if addlSym != nil {
-		extra := kv(member{key: []sym{c.excludedKey(names)}, val: *addlSym})
+	var extra []sym
+	switch {
+	case addlSym != nil:
+		extra = kv(member{key: []sym{c.excludedKey(names)}, val: *addlSym})
+	case pattern != nil:
+		key, val, err := pattern.compile(c, names, path)
+		if err != nil {
+			return sym{}, err
+		}
+		extra = kv(member{key: []sym{key}, val: val})
+	}
+	if extra != nil {
 		after = c.star(cat(comma, extra))
 		first = c.opt(cat(extra, []sym{after}))
+	}
+	// first1: as first, but writing at least one member (minProperties 1).
+	var first1 *sym
+	if extra != nil {
+		f := c.rule(cat(extra, []sym{after}))
+		first1 = &f
 	}
 	for i := len(members) - 1; i >= 0; i-- {
 		m := members[i]
 		a := [][]sym{cat(comma, kv(m), []sym{after})}
 		f := [][]sym{cat(kv(m), []sym{after})}
+		f1 := [][]sym{f[0]}
 		if !m.required {
 			a = append(a, []sym{after})
 			f = append(f, []sym{first})
+			if first1 != nil {
+				f1 = append(f1, []sym{*first1})
+			}
 		}
-		after, first = c.rule(a...), c.rule(f...)
+		r1 := c.rule(f1...)
+		after, first, first1 = c.rule(a...), c.rule(f...), &r1
+	}
+	minProps, err := minProperties(o, path)
+	if err != nil {
+		return sym{}, err
+	}
+	if minProps == 1 {
+		if first1 == nil {
+			return sym{}, &SchemaError{Path: path, Keyword: "minProperties", Msg: "minProperties 1 with no property allowed: nothing matches", empty: true}
+		}
+		first = *first1
 	}
 	return c.rule(cat(bytesOf("{"), ws, []sym{first}, ws, bytesOf("}"))), nil
+}
+
+// minProperties reads o's minProperties: 0 or 1 (more is refused).
+func minProperties(o *object, path string) (int, error) {
+	lo, _, err := bounds(o, "minProperties", "", path)
+	if err != nil {
+		return 0, err
+	}
+	if lo > 1 {
+		return 0, &SchemaError{Path: path, Keyword: "minProperties", Msg: fmt.Sprintf("minProperties %d is not supported (only 0 and 1 are)", lo)}
+	}
+	return lo, nil
 }
 
 func literal(s string) []sym {
@@ -442,4 +617,16 @@ func literal(s string) []sym {
 
 func escapePointer(s string) string {
 	return strings.ReplaceAll(strings.ReplaceAll(s, "~", "~0"), "/", "~1")
+}
+
+// literalPattern returns, as a JSON string, the one string o's pattern
+// matches when it is a literal anchored at both ends ("^ecu$").
+func literalPattern(o *object) (string, bool) {
+	p, _ := o.vals["pattern"].(string)
+	if len(p) < 2 || p[0] != '^' || p[len(p)-1] != '$' || strings.ContainsAny(p[1:len(p)-1], `\.^$|?*+()[]{}`) {
+		return "", false
+	}
+	var buf bytes.Buffer
+	encodeString(&buf, p[1:len(p)-1])
+	return buf.String(), true
 }

@@ -13,8 +13,7 @@ import (
 // structuredParams are the structured-output fields of chat and
 // completion requests: OpenAI's response_format, vLLM's structured_outputs
 // and guided_* fields, llama.cpp's json_schema and grammar. At most one
-// may be set. Regular expressions and grammars are not supported yet and
-// are refused.
+// may be set. Grammars (GBNF) are not supported yet and are refused.
 type structuredParams struct {
 	ResponseFormat    json.RawMessage `json:"response_format"`
 	JSONSchema        json.RawMessage `json:"json_schema"`
@@ -61,6 +60,13 @@ func (p *structuredParams) compile(tok Tokenizer) (*grammar.Grammar, error) {
 	if !ok {
 		return nil, badRequest(name, "%s: structured output is not available for this model", name)
 	}
+	return grammars.get(grammarKey{t, name, string(raw)}, func() (*grammar.Grammar, error) {
+		return compileField(t, name, raw)
+	})
+}
+
+// compileField compiles the structured-output field name.
+func compileField(t *tokenizer.Tokenizer, name string, raw json.RawMessage) (*grammar.Grammar, error) {
 	switch name {
 	case "response_format":
 		return responseFormat(t, raw)
@@ -68,10 +74,12 @@ func (p *structuredParams) compile(tok Tokenizer) (*grammar.Grammar, error) {
 		return compileSchema(t, name, raw)
 	case "guided_choice":
 		return compileChoice(t, name, raw)
+	case "guided_regex":
+		return compileRegex(t, name, raw)
 	case "structured_outputs":
 		return structuredOutputs(t, raw)
 	}
-	return nil, badRequest(name, "%s is not supported yet (regular expressions and grammars are not); use a JSON schema or a choice", name)
+	return nil, badRequest(name, "%s is not supported yet (grammars are not); use a JSON schema, a regex or a choice", name)
 }
 
 // responseFormat is OpenAI's response_format: {"type":"text"},
@@ -135,6 +143,19 @@ func compileSchema(t *tokenizer.Tokenizer, param string, raw json.RawMessage) (*
 	return g, nil
 }
 
+// compileRegex compiles a regular expression the whole output matches.
+func compileRegex(t *tokenizer.Tokenizer, param string, raw json.RawMessage) (*grammar.Grammar, error) {
+	var pattern string
+	if err := json.Unmarshal(raw, &pattern); err != nil {
+		return nil, badRequest(param, "%s must be a string", param)
+	}
+	g, err := grammar.CompileRegex(t, pattern)
+	if err != nil {
+		return nil, badRequest(param, "%s: %s", param, strings.TrimPrefix(err.Error(), "grammar: "))
+	}
+	return g, nil
+}
+
 func compileChoice(t *tokenizer.Tokenizer, param string, raw json.RawMessage) (*grammar.Grammar, error) {
 	var choices []string
 	if err := json.Unmarshal(raw, &choices); err != nil {
@@ -148,7 +169,7 @@ func compileChoice(t *tokenizer.Tokenizer, param string, raw json.RawMessage) (*
 }
 
 // structuredOutputs is vLLM's structured_outputs object: one of json,
-// choice or json_object; regex, grammar and the rest are refused.
+// choice, regex or json_object; grammar and the rest are refused.
 func structuredOutputs(t *tokenizer.Tokenizer, raw json.RawMessage) (*grammar.Grammar, error) {
 	var so map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &so); err != nil {
@@ -161,7 +182,7 @@ func structuredOutputs(t *tokenizer.Tokenizer, raw json.RawMessage) (*grammar.Gr
 		}
 	}
 	if len(set) != 1 {
-		return nil, badRequest("structured_outputs", "structured_outputs must set exactly one of json, choice, json_object (got %d fields)", len(set))
+		return nil, badRequest("structured_outputs", "structured_outputs must set exactly one of json, choice, regex, json_object (got %d fields)", len(set))
 	}
 	k := set[0]
 	param := "structured_outputs." + k
@@ -170,6 +191,8 @@ func structuredOutputs(t *tokenizer.Tokenizer, raw json.RawMessage) (*grammar.Gr
 		return compileSchema(t, param, so[k])
 	case "choice":
 		return compileChoice(t, param, so[k])
+	case "regex":
+		return compileRegex(t, param, so[k])
 	case "json_object":
 		if string(so[k]) != "true" {
 			return nil, badRequest(param, "%s must be true", param)
@@ -180,5 +203,5 @@ func structuredOutputs(t *tokenizer.Tokenizer, raw json.RawMessage) (*grammar.Gr
 		}
 		return g, nil
 	}
-	return nil, badRequest(param, "%s is not supported yet; use json, choice or json_object", fmt.Sprint(param))
+	return nil, badRequest(param, "%s is not supported yet; use json, choice, regex or json_object", fmt.Sprint(param))
 }

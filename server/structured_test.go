@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -64,6 +65,13 @@ func TestStructuredOutput(t *testing.T) {
 			t.Errorf("%s: %q", extra, c)
 		}
 	}
+	re := regexp.MustCompile(`^[a-c]{3}-[0-9]{2}(x|yz)$`)
+	for _, extra := range []string{`"guided_regex":"^[a-c]{3}-\\d{2}(x|yz)$"`, `"structured_outputs":{"regex":"[a-c]{3}-[0-9]{2}(x|yz)"}`} {
+		c := chat(extra).Choices[0]
+		if !re.MatchString(c.Message.Content) || c.FinishReason != "stop" {
+			t.Errorf("%s: %q (finish_reason %q)", extra, c.Message.Content, c.FinishReason)
+		}
+	}
 	// Any JSON object: this model writes stories into its strings, so the
 	// output is a complete object or, cut by max_tokens, a prefix of one.
 	tok := ss.engines["chat"].Tokenizer()
@@ -120,15 +128,17 @@ func TestStructuredOutputErrors(t *testing.T) {
 		{`"response_format":"json"`, "response_format", "object"},
 		{`"response_format":{"type":"json_schema"}`, "response_format.json_schema", "required"},
 		{`"response_format":{"type":"json_schema","json_schema":{"name":"x"}}`, "response_format.json_schema.schema", "required"},
-		{`"response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{"type":"string","pattern":"a+"}}}`, "response_format.json_schema.schema", `"pattern"`},
+		{`"response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{"type":"string","pattern":"(a)\\1"}}}`, "response_format.json_schema.schema", "backreferences"},
 		{`"response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{"type":"object","properties":{"a":{"oneOf":[{"type":"string"},{"type":"string"}]}}}}}`, "response_format.json_schema.schema", "oneOf"},
-		{`"guided_json":{"type":"number","minimum":1}`, "guided_json", `"minimum"`},
-		{`"guided_json":{"type":"string","format":"email"}`, "guided_json", `"email"`},
+		{`"guided_json":{"type":"number","multipleOf":2}`, "guided_json", `"multipleOf"`},
+		{`"guided_json":{"type":"string","format":"ipv6"}`, "guided_json", `"ipv6"`},
 		{`"guided_json":"{not json"`, "guided_json", "not valid JSON"},
-		{`"guided_regex":"a+"`, "guided_regex", "not supported"},
+		{`"guided_regex":"(?=a)b"`, "guided_regex", "lookaround"},
+		{`"guided_regex":["a"]`, "guided_regex", "string"},
 		{`"guided_grammar":"root ::= \"a\""`, "guided_grammar", "not supported"},
 		{`"grammar":"root ::= \"a\""`, "grammar", "not supported"},
-		{`"structured_outputs":{"regex":"a+"}`, "structured_outputs.regex", "not supported"},
+		{`"structured_outputs":{"regex":"(a"}`, "structured_outputs.regex", "missing ')'"},
+		{`"structured_outputs":{"grammar":"root ::= \"a\""}`, "structured_outputs.grammar", "not supported"},
 		{`"structured_outputs":{"json":{},"choice":["a"]}`, "structured_outputs", "exactly one"},
 		{`"guided_choice":[]`, "guided_choice", "empty"},
 		{`"guided_choice":"a"`, "guided_choice", "array"},
@@ -157,5 +167,25 @@ func TestStructuredOutputNeedsTokenizer(t *testing.T) {
 	checkError(t, r, http.StatusBadRequest, "response_format")
 	if len(f.requests()) > 0 {
 		t.Error("the request reached the model")
+	}
+}
+
+// TestStructuredGrammarShared: requests with the same constraint get the
+// same compiled Grammar (sharing its states and masks); a different one
+// gets its own.
+func TestStructuredGrammarShared(t *testing.T) {
+	ss := newSDKServer(t, Options{}, true, nil)
+	tok := ss.engines["chat"].Tokenizer()
+	p1 := structuredParams{GuidedJSON: json.RawMessage(personSchema)}
+	p2 := structuredParams{GuidedJSON: json.RawMessage(personSchema)}
+	p3 := structuredParams{GuidedChoice: json.RawMessage(`["a","b"]`)}
+	g1, err1 := p1.compile(tok)
+	g2, err2 := p2.compile(tok)
+	g3, err3 := p3.compile(tok)
+	if err1 != nil || err2 != nil || err3 != nil {
+		t.Fatal(err1, err2, err3)
+	}
+	if g1 != g2 || g1 == g3 {
+		t.Errorf("same schema: shared %v; other constraint: shared %v", g1 == g2, g1 == g3)
 	}
 }

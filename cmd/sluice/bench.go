@@ -30,6 +30,7 @@ func benchUsage(w io.Writer) {
 	fmt.Fprintln(w, "  serve    load generator for a running OpenAI-compatible server: throughput, TTFT, TPOT, e2e latency")
 	fmt.Fprintln(w, "  report   Markdown table and SVG chart of several --json results")
 	fmt.Fprintln(w, "  perfcheck  instruction-count regression gate against bench/baseline.json (needs valgrind)")
+	fmt.Fprintln(w, "  grammar  MaskBench: JSON Schema compile and token-mask correctness and speed (structured output)")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, benchServeUsage)
 }
@@ -48,6 +49,8 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		return runBenchReport(args[1:], stdout, stderr)
 	case "perfcheck":
 		return runBenchPerfcheck(args[1:], stdout, stderr)
+	case "grammar":
+		return runBenchGrammar(args[1:], stdout, stderr)
 	case "perf-run":
 		return runBenchPerfRun(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
