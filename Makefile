@@ -26,7 +26,7 @@ static:
 # the model store, speculation's controller, the CLI's serve). The numeric
 # packages run once without it. internal/layout fails when a package whose
 # tests start goroutines is missing here.
-RACE_PKGS = ./kvcache ./scheduler ./engine ./server ./gguf ./tokenizer ./tokenizer/template ./store ./spec ./cmd/sluice
+RACE_PKGS = ./kvcache ./scheduler ./engine ./server ./gguf ./tokenizer ./tokenizer/template ./store ./spec ./cmd/sluice ./grammar
 test:
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...

@@ -36,7 +36,7 @@ func TestSequenceToolCalls(t *testing.T) {
 	if _, err := CompileSequence(tok, Sequence{Items: []Item{{Schema: []byte(`{"type":"object"}`)}}, Min: 0, Max: 1}, Options{}); err == nil {
 		t.Error("Min 0 accepted")
 	}
-	if _, err := CompileSequence(tok, Sequence{Items: []Item{{Schema: []byte(`{"pattern":"x"}`)}}, Min: 1, Max: 1}, Options{}); err == nil {
+	if _, err := CompileSequence(tok, Sequence{Items: []Item{{Schema: []byte(`{"type":"array","uniqueItems":true}`)}}, Min: 1, Max: 1}, Options{}); err == nil {
 		t.Error("unsupported keyword accepted")
 	}
 }

@@ -12,7 +12,7 @@ func (m *Matcher) AdvanceText(text string) error {
 		return fmt.Errorf("grammar: text %q after the end of generation", text)
 	}
 	next := m.walk(m.cur, text)
-	if next == m.dead {
+	if next == m.a.dead {
 		return fmt.Errorf("grammar: text %q is not allowed here", text)
 	}
 	m.hist = append(m.hist, history{m.cur, m.ended})
