@@ -276,96 +276,6 @@ func (s *Server) Close() error {
 	return errors.Join(errs...)
 }
 
-// Handler returns the HTTP handler of every endpoint.
-func (s *Server) Handler() http.Handler {
-	return http.HandlerFunc(s.serveHTTP)
-}
-
-type route struct {
-	method string
-	h      func(http.ResponseWriter, *http.Request) error
-}
-
-func (s *Server) route(path string) (route, bool) {
-	switch path {
-	case "/v1/completions":
-		return route{http.MethodPost, s.handleCompletions}, true
-	case "/v1/chat/completions":
-		return route{http.MethodPost, s.handleChat}, true
-	case "/v1/models":
-		return route{http.MethodGet, s.handleModels}, true
-	case "/tokenize":
-		return route{http.MethodPost, s.handleTokenize}, true
-	case "/detokenize":
-		return route{http.MethodPost, s.handleDetokenize}, true
-	case "/metrics":
-		return route{http.MethodGet, s.handleMetrics}, true
-	case "/health":
-		return route{http.MethodGet, s.handleHealth}, true
-	case "/ready":
-		return route{http.MethodGet, s.handleReady}, true
-	case "/version":
-		return route{http.MethodGet, s.handleVersion}, true
-	}
-	if strings.HasPrefix(path, "/v1/models/") {
-		return route{http.MethodGet, s.handleModel}, true
-	}
-	return route{}, false
-}
-
-func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
-	rec := &statusRecorder{ResponseWriter: w}
-	rt, ok := s.route(r.URL.Path)
-	label := r.URL.Path
-	if strings.HasPrefix(label, "/v1/models/") {
-		label = "/v1/models/{model}"
-	}
-	r, authErr := s.authHTTP(r)
-	r, acc, idErr := beginRecord(rec, r)
-	s.setCORS(rec, r)
-	switch {
-	case !s.hostAllowed(r.Host):
-		writeError(rec, errHostNotAllowed(r.Host))
-	case ok && isPreflight(r):
-		if err := s.preflight(rec, r, rt.method); err != nil {
-			writeError(rec, err)
-		}
-	case ok && authErr != nil:
-		rec.Header().Set("WWW-Authenticate", `Bearer realm="sluice"`)
-		writeError(rec, authErr)
-	case !ok:
-		label = "other"
-		writeError(rec, notFound("", "no such endpoint: %s %s", r.Method, r.URL.Path))
-	case r.Method != rt.method && !(rt.method == http.MethodGet && r.Method == http.MethodHead):
-		rec.Header().Set("Allow", rt.method)
-		writeError(rec, &apiError{Status: http.StatusMethodNotAllowed, Type: "invalid_request_error",
-			Message: fmt.Sprintf("method %s is not allowed on %s; use %s", r.Method, r.URL.Path, rt.method)})
-	case idErr != nil:
-		writeError(rec, idErr)
-	default:
-		var err error
-		if rt.method == http.MethodPost {
-			err = s.readBody(rec, r)
-		}
-		if err == nil {
-			err = rt.h(rec, r)
-		}
-		if err != nil {
-			if rec.status == 0 {
-				writeError(rec, s.apiErr(err))
-			} else {
-				s.log.Warn("request failed after the response started", "request_id", acc.id, "path", r.URL.Path, "err", err)
-			}
-		}
-	}
-	status := rec.status
-	if status == 0 {
-		status = http.StatusOK
-	}
-	s.metrics.countHTTP(label, status)
-	s.logAccess(r, acc, status)
-}
-
 func (s *Server) apiErr(err error) *apiError {
 	ae := toAPIError(err, s.opts.RetryAfter)
 	if ae.RetryAfter > 0 {
@@ -453,7 +363,7 @@ func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) handleModel(w http.ResponseWriter, r *http.Request) error {
-	name := strings.TrimPrefix(r.URL.Path, "/v1/models/")
+	name := r.PathValue("model")
 	if name == "" {
 		return notFound("model_not_found", "no model named")
 	}
