@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -358,7 +357,7 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) error {
 		if parse {
 			ps = newChatParsers(e.format, popts, n)
 		}
-		s.streamChat(r.Context(), w, events, &resp, j, body.Logprobs, body.includeUsage(), ps)
+		s.stream(r.Context(), w, events, j.n, j.n, body.includeUsage(), &chatChunks{chunk: resp, j: j, wantLP: body.Logprobs, ps: ps})
 		return nil
 	}
 	cs, err := s.collect(r.Context(), events, n, body.Logprobs)
@@ -386,59 +385,46 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (s *Server) streamChat(ctx context.Context, w http.ResponseWriter, events <-chan choiceEvent, resp *chatResponse, j *job, wantLP, includeUsage bool, ps *chatParsers) {
-	out := newSSE(w)
-	cs := make([]*choice, j.n)
-	for i := range cs {
-		cs[i] = &choice{}
+// chatChunks writes a chat completion's stream: a role chunk per choice,
+// then content (or parsed tool-call and reasoning) deltas, then usage.
+type chatChunks struct {
+	chunk  chatResponse
+	j      *job
+	wantLP bool
+	ps     *chatParsers // tool-call and reasoning parsers; nil for none
+}
+
+func (c *chatChunks) open(out *sseWriter) {
+	for i := 0; i < c.j.n; i++ {
+		c.chunk.Choices = []chatChoice{{Index: i, Delta: &chatMessage{Role: "assistant", Content: strPtr("")}}}
+		out.send(c.chunk)
 	}
-	chunk := *resp
-	// The first chunk of each choice carries the role.
-	for i := range cs {
-		chunk.Choices = []chatChoice{{Index: i, Delta: &chatMessage{Role: "assistant", Content: strPtr("")}}}
-		out.send(chunk)
-	}
-	for ce := range events {
-		if out.err != nil {
-			continue
-		}
-		c, ev := cs[ce.index], ce.ev
-		c.add(ev, false)
-		if ev.Done && ev.Finish == engine.FinishError {
-			out.fail(finishError(c))
-			continue
-		}
-		if ev.Done && ev.Finish == engine.FinishAbort && ctx.Err() != nil {
-			continue
-		}
-		if ps != nil {
-			ps.send(out, &chunk, ce.index, ev, wantLP, j)
-			continue
-		}
-		if ev.Text == "" && !ev.Done && !(wantLP && ev.HasToken) {
-			continue
-		}
-		ch := chatChoice{Index: ce.index, Delta: &chatMessage{}}
-		if ev.Text != "" || !ev.Done {
-			ch.Delta.Content = strPtr(ev.Text)
-		}
-		if wantLP && ev.HasToken {
-			ch.Logprobs = j.e.chatLogprobs([]int32{ev.Token}, []float32{ev.Logprob}, [][]topLogprob{tops(ev)})
-		}
-		if ev.Done {
-			ch.FinishReason = strPtr(finishReason(ev.Finish))
-		}
-		chunk.Choices = []chatChoice{ch}
-		out.send(chunk)
-	}
-	if out.err != nil || ctx.Err() != nil {
+}
+
+func (c *chatChunks) event(out *sseWriter, index int, ev engine.Event) {
+	if c.ps != nil {
+		c.ps.send(out, &c.chunk, index, ev, c.wantLP, c.j)
 		return
 	}
-	if includeUsage {
-		u := sumUsage(cs, j.n)
-		chunk.Choices = []chatChoice{}
-		chunk.Usage = &u
-		out.send(chunk)
+	if ev.Text == "" && !ev.Done && !(c.wantLP && ev.HasToken) {
+		return
 	}
-	out.done()
+	ch := chatChoice{Index: index, Delta: &chatMessage{}}
+	if ev.Text != "" || !ev.Done {
+		ch.Delta.Content = strPtr(ev.Text)
+	}
+	if c.wantLP && ev.HasToken {
+		ch.Logprobs = c.j.e.chatLogprobs([]int32{ev.Token}, []float32{ev.Logprob}, [][]topLogprob{tops(ev)})
+	}
+	if ev.Done {
+		ch.FinishReason = strPtr(finishReason(ev.Finish))
+	}
+	c.chunk.Choices = []chatChoice{ch}
+	out.send(c.chunk)
+}
+
+func (c *chatChunks) usage(out *sseWriter, u usageJSON) {
+	c.chunk.Choices = []chatChoice{}
+	c.chunk.Usage = &u
+	out.send(c.chunk)
 }

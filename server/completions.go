@@ -2,7 +2,6 @@ package server
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"net/http"
 	"time"
@@ -175,7 +174,7 @@ func (s *Server) handleCompletions(w http.ResponseWriter, r *http.Request) error
 		SystemFingerprint: e.info.Fingerprint,
 	}
 	if body.Stream {
-		s.streamCompletion(r.Context(), w, events, &resp, j, wantLP, body.includeUsage())
+		s.stream(r.Context(), w, events, len(j.prompts)*j.n, j.n, body.includeUsage(), &completionChunks{chunk: resp, j: j, wantLP: wantLP, offsets: make([]int, len(j.prompts)*j.n)})
 		return nil
 	}
 	cs, err := s.collect(r.Context(), events, len(prompts)*n, wantLP)
@@ -196,51 +195,36 @@ func (s *Server) handleCompletions(w http.ResponseWriter, r *http.Request) error
 	return nil
 }
 
-func (s *Server) streamCompletion(ctx context.Context, w http.ResponseWriter, events <-chan choiceEvent, resp *completionResponse, j *job, wantLP, includeUsage bool) {
-	out := newSSE(w)
-	total := len(j.prompts) * j.n
-	cs := make([]*choice, total)
-	offsets := make([]int, total)
-	for i := range cs {
-		cs[i] = &choice{}
-	}
-	chunk := *resp
-	for ce := range events {
-		if out.err != nil {
-			continue // client gone: ctx is cancelled, wait for the streams to end
-		}
-		c, ev := cs[ce.index], ce.ev
-		c.add(ev, false)
-		if ev.Done && ev.Finish == engine.FinishError {
-			out.fail(finishError(c))
-			continue
-		}
-		if ev.Done && ev.Finish == engine.FinishAbort && ctx.Err() != nil {
-			continue
-		}
-		if ev.Text == "" && !ev.Done && !(wantLP && ev.HasToken) {
-			continue
-		}
-		ch := completionChoice{Index: ce.index, Text: ev.Text}
-		if wantLP && ev.HasToken {
-			ch.Logprobs = j.e.completionLogprobs([]int32{ev.Token}, []float32{ev.Logprob}, [][]topLogprob{tops(ev)}, offsets[ce.index])
-			offsets[ce.index] += len(j.e.tok.Piece(ev.Token))
-		}
-		if ev.Done {
-			fr := finishReason(ev.Finish)
-			ch.FinishReason = &fr
-		}
-		chunk.Choices = []completionChoice{ch}
-		out.send(chunk)
-	}
-	if out.err != nil || ctx.Err() != nil {
+// completionChunks writes a completion's stream: text deltas (with
+// logprobs at each choice's text offset), then usage.
+type completionChunks struct {
+	chunk   completionResponse
+	j       *job
+	wantLP  bool
+	offsets []int // per choice: bytes of text sent so far
+}
+
+func (c *completionChunks) open(*sseWriter) {}
+
+func (c *completionChunks) event(out *sseWriter, index int, ev engine.Event) {
+	if ev.Text == "" && !ev.Done && !(c.wantLP && ev.HasToken) {
 		return
 	}
-	if includeUsage {
-		u := sumUsage(cs, j.n)
-		chunk.Choices = []completionChoice{}
-		chunk.Usage = &u
-		out.send(chunk)
+	ch := completionChoice{Index: index, Text: ev.Text}
+	if c.wantLP && ev.HasToken {
+		ch.Logprobs = c.j.e.completionLogprobs([]int32{ev.Token}, []float32{ev.Logprob}, [][]topLogprob{tops(ev)}, c.offsets[index])
+		c.offsets[index] += len(c.j.e.tok.Piece(ev.Token))
 	}
-	out.done()
+	if ev.Done {
+		fr := finishReason(ev.Finish)
+		ch.FinishReason = &fr
+	}
+	c.chunk.Choices = []completionChoice{ch}
+	out.send(c.chunk)
+}
+
+func (c *completionChunks) usage(out *sseWriter, u usageJSON) {
+	c.chunk.Choices = []completionChoice{}
+	c.chunk.Usage = &u
+	out.send(c.chunk)
 }

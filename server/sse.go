@@ -1,8 +1,11 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
+
+	"github.com/sluice-llm/sluice/engine"
 )
 
 // sseWriter writes Server-Sent Events in OpenAI's framing: each event is
@@ -67,3 +70,47 @@ func (s *sseWriter) fail(err error) {
 }
 
 func (s *sseWriter) done() { s.raw([]byte("[DONE]")) }
+
+// chunker writes one endpoint's stream chunks: open before any event,
+// event for each event of a choice, usage for the final usage chunk.
+type chunker interface {
+	open(out *sseWriter)
+	event(out *sseWriter, index int, ev engine.Event)
+	usage(out *sseWriter, u usageJSON)
+}
+
+// stream is the one SSE loop of every streaming endpoint, over the events
+// of total choices (n per prompt): it keeps each choice's tally for the
+// usage chunk, ends the stream with an error event when a choice fails,
+// sends nothing more once the client is gone (the aborts it caused are
+// skipped), and closes with the usage chunk when asked, then [DONE].
+func (s *Server) stream(ctx context.Context, w http.ResponseWriter, events <-chan choiceEvent, total, n int, includeUsage bool, ck chunker) {
+	out := newSSE(w)
+	cs := make([]*choice, total)
+	for i := range cs {
+		cs[i] = &choice{}
+	}
+	ck.open(out)
+	for ce := range events {
+		if out.err != nil {
+			continue // client gone: ctx is cancelled, wait for the streams to end
+		}
+		c, ev := cs[ce.index], ce.ev
+		c.add(ev, false)
+		if ev.Done && ev.Finish == engine.FinishError {
+			out.fail(finishError(c))
+			continue
+		}
+		if ev.Done && ev.Finish == engine.FinishAbort && ctx.Err() != nil {
+			continue
+		}
+		ck.event(out, ce.index, ev)
+	}
+	if out.err != nil || ctx.Err() != nil {
+		return
+	}
+	if includeUsage {
+		ck.usage(out, sumUsage(cs, n))
+	}
+	out.done()
+}
