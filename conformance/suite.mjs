@@ -35,7 +35,9 @@ function checkArgs(args) {
 
 const openai = new OpenAI({ baseURL, apiKey: "unused", maxRetries: 0 });
 const provider = createOpenAICompatible({ name: "sluice", baseURL, apiKey: "unused", supportsStructuredOutputs: true });
-const lc = () => new ChatOpenAI({ model, apiKey: "unused", configuration: { baseURL }, maxTokens: 150, temperature: 1, maxRetries: 0 });
+// A seed keeps the sampled output reproducible; one call per answer keeps a
+// random-weight model from writing calls until max_tokens cuts the last.
+const lc = () => new ChatOpenAI({ model, apiKey: "unused", configuration: { baseURL }, maxTokens: 150, temperature: 1, maxRetries: 0, modelKwargs: { seed } });
 
 const checks = {
   "openai: tool_choice required": async () => {
@@ -98,14 +100,14 @@ const checks = {
   },
   "langchain: bindTools, tool_choice required": async () => {
     const t = lcTool(async ({ city }) => city, { name: "get_weather", description: "Weather of a city", schema: citySchema });
-    const ai = await lc().bindTools([t], { tool_choice: "required" }).invoke("What is the weather in Paris?");
+    const ai = await lc().bindTools([t], { tool_choice: "required", parallel_tool_calls: false }).invoke("What is the weather in Paris?");
     assert(ai.tool_calls.length >= 1 && ai.tool_calls[0].name === "get_weather", JSON.stringify(ai.tool_calls));
     checkArgs(ai.tool_calls[0].args);
   },
   "langchain: bindTools, streaming": async () => {
     const t = lcTool(async ({ city }) => city, { name: "get_weather", description: "Weather of a city", schema: citySchema });
     let full;
-    for await (const chunk of await lc().bindTools([t], { tool_choice: "get_weather" }).stream("Weather in Paris?")) {
+    for await (const chunk of await lc().bindTools([t], { tool_choice: "get_weather", parallel_tool_calls: false }).stream("Weather in Paris?")) {
       full = full ? full.concat(chunk) : chunk;
     }
     assert(full.tool_calls.length === 1 && full.tool_calls[0].name === "get_weather", JSON.stringify(full.tool_calls));
