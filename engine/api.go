@@ -29,58 +29,6 @@ import (
 	"github.com/sluice-llm/sluice/spec"
 )
 
-// Config configures an Engine. Zero values mean the documented defaults.
-type Config struct {
-	ModelPath string // GGUF file (required unless ModelFiles is set)
-	// ModelFiles are the parts of a split GGUF model
-	// (NAME-00001-of-0000N.gguf, ...), in order, opened together as one
-	// model. When set, ModelPath may be empty; if given it must be the
-	// first part. Defaults fill ModelPath with the first part.
-	ModelFiles []string
-	Name       string // name clients use for the model; default: file base name
-	Backend    string // kernels backend, default "cpu"
-	// Threads is the CPU worker threads; 0 means every usable CPU
-	// (UsableCPUs: the affinity mask and cgroup CPU quota). More than
-	// that is capped to it (with a note in the MemoryPlan) unless
-	// ThreadsForce is set.
-	Threads      int
-	ThreadsForce bool
-
-	// KV memory: KVMemory bytes if > 0, else KVMemoryFraction (default
-	// 0.5) of the memory available to the process after the weights and
-	// the backend's repacked weight copies, shared with the other models
-	// of a NewGroup (see ProcessPlan).
-	KVMemory         int64
-	KVMemoryFraction float64
-	KVType           string // "f16" (default) or "f32"
-	BlockSize        int    // tokens per KV block, default 16
-	// ContextLength is the max tokens per request; default the model's
-	// context length. The engine lowers it to what the KV pool holds for
-	// one sequence when that is less (MemoryPlan.Notes says so).
-	ContextLength int
-
-	MaxNumSeqs          int  // sequences per step, default 64
-	MaxNumBatchedTokens int  // token budget per step, default 2048
-	MaxQueue            int  // waiting requests before Submit fails with ErrOverloaded, default 1024
-	DisablePrefixCache  bool // prefix caching is on by default
-
-	// Speculative decoding. Spec picks the proposer: "" (off), "ngram"
-	// (prompt lookup over each request's own tokens) or "draft" (the
-	// smaller model in DraftModelPath, whose vocabulary must be the
-	// target's, token for token). Greedy outputs are the same as without
-	// speculation; sampled ones are distributed the same.
-	Spec           string
-	DraftModelPath string
-	// SpecTokens is the number of tokens drafted per request and step;
-	// 0 adapts it to each request's recent acceptance (1..8).
-	SpecTokens int
-	// SpecMaxBatch turns speculation off for a step whose batch has at
-	// least this many decoding sequences (drafts stop paying when the
-	// target is busy anyway). Default DefaultSpecMaxBatch. With "draft",
-	// min(MaxNumSeqs, SpecMaxBatch) requests hold a draft slot at once.
-	SpecMaxBatch int
-}
-
 // Speculation methods (Config.Spec).
 const (
 	SpecNGram = "ngram"
