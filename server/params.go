@@ -153,8 +153,6 @@ func checkFloat(param string, v *float64, lo, hi float64, loOpen bool) (float32,
 	return float32(x), nil
 }
 
-// request builds the engine request and the number of choices per prompt
-// from the shared fields, validating each and naming the field at fault.
 // begin decodes r's body into body (whose shared fields are p), finds the
 // model it names, refuses work while draining, and builds the engine
 // request and the number of choices per prompt.
@@ -184,6 +182,8 @@ func (s *Server) begin(r *http.Request, body any, p *commonParams) (*entry, engi
 	return e, req, n, nil
 }
 
+// request builds the engine request and the number of choices per prompt
+// from the shared fields, validating each and naming the field at fault.
 func (p *commonParams) request(vocab int) (engine.Request, int, error) {
 	req := newRequest()
 	sp := &req.Sampling
