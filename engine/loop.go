@@ -201,12 +201,33 @@ func (lp *loop) intake() (quit bool) {
 // step runs one scheduler plan through the model and the samplers. It
 // reports whether anything was computed.
 func (lp *loop) step() bool {
-	e := lp.e
 	t0 := time.Now()
-	plan, err := e.sched.Schedule()
+	plan, ok := lp.schedule()
+	if !ok {
+		return false
+	}
+	b := lp.build(plan)
+	if !lp.forward(b) {
+		return false
+	}
+	lp.sampleRows(plan)
+	if lp.e.specCtl != nil {
+		lp.propose()
+	}
+	if err := lp.e.sched.Update(lp.results); err != nil {
+		lp.fail(err)
+	}
+	lp.countStep(time.Since(t0), len(b.Tokens), len(plan.Seqs))
+	return true
+}
+
+// schedule asks the scheduler for the step's plan and drops the drafts of
+// preempted requests; ok is false when there is nothing to compute.
+func (lp *loop) schedule() (plan *scheduler.Plan, ok bool) {
+	plan, err := lp.e.sched.Schedule()
 	if err != nil {
 		lp.fail(err)
-		return false
+		return nil, false
 	}
 	lp.preemptions += uint64(len(plan.Preempted))
 	for _, id := range plan.Preempted {
@@ -216,12 +237,15 @@ func (lp *loop) step() bool {
 			r.releaseDraft()
 		}
 	}
-	if len(plan.Seqs) == 0 {
-		return false
-	}
-	now := time.Now()
+	return plan, len(plan.Seqs) > 0
+}
 
-	// The flat batch: every entry's token range, its block table as row i.
+// build lays plan out as the loop's flat batch: every entry's token range
+// with positions, sequence index and slots, its block table as row i
+// (padded with -1), and the rows whose logits are wanted. It also marks
+// each request's first scheduling and counts prompt tokens.
+func (lp *loop) build(plan *scheduler.Plan) *model.Batch {
+	now := time.Now()
 	b := &lp.batch
 	b.Reset()
 	maxBlocks := 1
@@ -252,26 +276,45 @@ func (lp *loop) step() bool {
 			b.Seq = append(b.Seq, int32(i))
 			b.Slots = append(b.Slots, s.Slots[k])
 		}
-		if r := lp.live[s.ID]; r != nil {
-			if !r.seen {
-				r.seen, r.scheduled, r.cached = true, now, s.Start
-				e.queued.Add(-1)
-			}
-			pl := len(r.prompt)
-			lp.promptTokens += uint64(min(s.End, pl) - min(s.Start, pl))
-		}
+		lp.seen(s, now)
 	}
 	b.BlockTables, b.MaxBlocks = lp.tables, maxBlocks
+	return b
+}
 
+// seen records that s's request was scheduled: its first scheduling time
+// and cached prefix, and the prompt tokens this step computes.
+func (lp *loop) seen(s *scheduler.Scheduled, now time.Time) {
+	r := lp.live[s.ID]
+	if r == nil {
+		return
+	}
+	if !r.seen {
+		r.seen, r.scheduled, r.cached = true, now, s.Start
+		lp.e.queued.Add(-1)
+	}
+	pl := len(r.prompt)
+	lp.promptTokens += uint64(min(s.End, pl) - min(s.Start, pl))
+}
+
+// forward runs the model over b; false when it failed (the loop failed
+// with it).
+func (lp *loop) forward(b *model.Batch) bool {
 	tf := time.Now()
-	if err := e.model.Forward(b, e.kv); err != nil {
+	if err := lp.e.model.Forward(b, lp.e.kv); err != nil {
 		lp.fail(err)
 		return false
 	}
 	lp.now = time.Now()
 	lp.fwdTimeTotal += lp.now.Sub(tf)
 	lp.steps++
+	return true
+}
 
+// sampleRows samples (or verifies drafts from) each logits row in plan
+// order into lp.results.
+func (lp *loop) sampleRows(plan *scheduler.Plan) {
+	e := lp.e
 	lp.results = lp.results[:0]
 	row := 0
 	for i := range plan.Seqs {
@@ -296,20 +339,16 @@ func (lp *loop) step() bool {
 			}
 		}
 	}
-	if e.specCtl != nil {
-		lp.propose()
-	}
-	if err := e.sched.Update(lp.results); err != nil {
-		lp.fail(err)
-	}
-	d := time.Since(t0)
+}
+
+// countStep adds one step's time and batch size to the loop's counters.
+func (lp *loop) countStep(d time.Duration, tokens, seqs int) {
 	lp.stepTime = d
 	lp.stepTimeTotal += d
 	lp.stepHist[stepBucket(d)]++
-	lp.batchTokens, lp.batchSeqs = len(b.Tokens), len(plan.Seqs)
-	lp.batchTokensTotal += uint64(len(b.Tokens))
-	lp.batchSeqsTotal += uint64(len(plan.Seqs))
-	return true
+	lp.batchTokens, lp.batchSeqs = tokens, seqs
+	lp.batchTokensTotal += uint64(tokens)
+	lp.batchSeqsTotal += uint64(seqs)
 }
 
 // sample picks r's next token from logits, queues its event (the final
