@@ -227,10 +227,9 @@ func newChatParsers(f *toolcall.Format, opts toolcall.Options, n int) *chatParse
 	return cp
 }
 
-// send writes the chunks of choice i's event ev: its parsed deltas (the
-// token's logprobs on the first), then, when ev ends the choice, a chunk
-// with the finish reason ("tool_calls" when it made calls).
-func (cp *chatParsers) send(out *sseWriter, chunk *chatResponse, i int, ev engine.Event, wantLP bool, j *job) {
+// feed passes choice i's event ev through its parser: the parsed events
+// of its text, and what the parser held back when ev ends the choice.
+func (cp *chatParsers) feed(i int, ev engine.Event) []toolcall.Event {
 	p := cp.ps[i]
 	var evs []toolcall.Event
 	if ev.Text != "" {
@@ -239,6 +238,14 @@ func (cp *chatParsers) send(out *sseWriter, chunk *chatResponse, i int, ev engin
 	if ev.Done {
 		evs = append(evs, p.Flush()...)
 	}
+	return evs
+}
+
+// send writes the chunks of choice i's event ev: its parsed deltas (the
+// token's logprobs on the first), then, when ev ends the choice, a chunk
+// with the finish reason ("tool_calls" when it made calls).
+func (cp *chatParsers) send(out *sseWriter, chunk *chatResponse, i int, ev engine.Event, wantLP bool, j *job) {
+	evs := cp.feed(i, ev)
 	ds := deltas(evs)
 	var lp *chatLogprobs
 	if wantLP && ev.HasToken {
@@ -257,7 +264,7 @@ func (cp *chatParsers) send(out *sseWriter, chunk *chatResponse, i int, ev engin
 	}
 	if ev.Done {
 		fr := finishReason(ev.Finish)
-		if p.Calls() > 0 && fr == "stop" {
+		if cp.ps[i].Calls() > 0 && fr == "stop" {
 			fr = "tool_calls"
 		}
 		chunk.Choices = []chatChoice{{Index: i, Delta: &chatMessage{}, FinishReason: &fr}}
@@ -312,14 +319,7 @@ func grpcTools(e *entry, r *pb.GenerateRequest, prompt string) (*toolSetup, erro
 // grpc fills a gRPC response from choice i's event: text is content
 // only, reasoning and completed calls in their fields.
 func (cp *chatParsers) grpc(resp *pb.GenerateResponse, i int, ev engine.Event) {
-	p := cp.ps[i]
-	var evs []toolcall.Event
-	if ev.Text != "" {
-		evs = p.Feed(ev.Text)
-	}
-	if ev.Done {
-		evs = append(evs, p.Flush()...)
-	}
+	evs := cp.feed(i, ev)
 	resp.Text = ""
 	for _, x := range evs {
 		switch x.Kind {
